@@ -1,0 +1,45 @@
+"""The ``cronplane`` command line: parse arguments, hand over to a command module, print errors.
+
+No logic lives here. Each subcommand is a module in ``controller.commands`` exposing
+``register(subparsers)``, which adds its parser and sets ``run=<function(args) -> exit code>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from controller.errors import CronplaneError
+
+COMMANDS = ("validate", "next", "plan", "apply", "controller", "worker", "history", "status")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cronplane", description="Declarative, GitOps-style job scheduler (Azure Scheduler semantics)."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"controller.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except CronplaneError as e:
+        print(f"cronplane: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

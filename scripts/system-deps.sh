@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cronplane's tests need, only when something is missing.
+# redis-server: tests start their own server; nodejs/npm: Azurite (Storage Queue peer);
+# gcc + python3-dev: python-qpid-proton (Service Bus AMQP test peer) builds from source; git: git mode.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v git >/dev/null || need+=(git)
+command -v gcc >/dev/null || need+=(gcc)
+command -v make >/dev/null || need+=(make)
+python3 -c 'import sysconfig,os,sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"],"Python.h")) else 1)' || need+=(python3-dev)
+[ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing system packages: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null

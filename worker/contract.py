@@ -1,0 +1,148 @@
+"""The versioned contract between the controller and the workers; pure, no I/O.
+
+The controller imports this module and nothing else from ``worker``. It fixes three things:
+
+1. **The invocation payload** (``Invocation``, ``PAYLOAD_VERSION``): the single argument of the
+   RQ task ``TASK``. It carries everything a worker needs (the action with its secret
+   *references*, the resolved retry policies, the occurrence's identity), so a worker never reads
+   manifests or the controller's desired state. Decoders accept every version up to the current
+   one and reject newer ones with ``ContractError``.
+2. **Identity**: ``invocation_id`` builds ``<collection>_<job>-<scheduled epoch seconds>``, the RQ
+   job id, HTTP ``Idempotency-Key``, Service Bus ``message_id`` and queue-message field.
+3. **The shared Redis layout** (``Keys``): status/counters, history and running markers are
+   written by workers and read by the controller (and the other way round), so their names live
+   here, in one place. Controller-only keys are in ``controller.state.keys``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+PAYLOAD_VERSION = 1
+TASK = "worker.tasks.run_invocation"
+DEFAULT_QUEUE = "cronplane"
+MAIN_ACTION = "MainAction"
+ERROR_ACTION = "ErrorAction"
+
+Phase = Literal["main", "error"]
+
+
+class ContractError(ValueError):
+    """A payload this worker cannot read (unknown version, missing field)."""
+
+
+def invocation_id(collection: str, name: str, scheduled_epoch: int) -> str:
+    """Deterministic id of one occurrence. Names use [a-z0-9-], so '_' separates unambiguously."""
+    return f"{collection}_{name}-{int(scheduled_epoch)}"
+
+
+def parse_invocation_id(text: str) -> tuple[str, str, int]:
+    collection, _, rest = text.partition("_")
+    name, _, epoch = rest.rpartition("-")
+    if not (collection and name and epoch.isdigit()):
+        raise ContractError(f"not an invocation id: {text!r}")
+    return collection, name, int(epoch)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Resolved retry policy: ``none`` | ``fixed`` | ``exponential`` (interval doubles, capped)."""
+
+    type: str = "fixed"
+    interval: float = 30.0  # seconds
+    count: int = 4  # retries after the first attempt
+    max_interval: float = 3600.0  # exponential only
+    retry_client_errors: bool = False  # retry 4xx other than 408/429 too
+
+    def delay_before(self, retry_number: int) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based)."""
+        if self.type == "exponential":
+            return float(min(self.max_interval, self.interval * 2 ** (retry_number - 1)))
+        return self.interval
+
+    @property
+    def max_retries(self) -> int:
+        return 0 if self.type == "none" else self.count
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One occurrence to carry out, plus where it is in its retry sequence."""
+
+    id: str
+    collection: str
+    name: str
+    expected: int  # scheduled instant, epoch seconds UTC
+    repeat: int  # 1-based occurrence number (Azure repeatCount)
+    action: Mapping[str, Any]  # canonical manifest action (secret refs only, never values)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    error_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    generation: int = 1
+    git_sha: str | None = None
+    region: str = "local"
+    phase: Phase = "main"
+    attempt: int = 0  # Azure retryCount of the attempt this payload starts
+    version: int = PAYLOAD_VERSION
+
+    @property
+    def job(self) -> str:
+        return f"{self.collection}/{self.name}"
+
+    def next_attempt(self) -> Invocation:
+        return replace(self, attempt=self.attempt + 1)
+
+    def to_error_phase(self) -> Invocation:
+        return replace(self, phase="error", attempt=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Invocation:
+        version = int(d.get("version", 0))
+        if not 1 <= version <= PAYLOAD_VERSION:
+            raise ContractError(f"payload version {version} is not supported (max {PAYLOAD_VERSION})")
+        try:
+            fields = dict(d)
+            fields["retry"] = RetryPolicy(**fields.get("retry", {}))
+            fields["error_retry"] = RetryPolicy(**fields.get("error_retry", {}))
+            return cls(**fields)
+        except TypeError as e:
+            raise ContractError(f"malformed invocation payload: {e}") from e
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Redis key names shared by controller and workers. ``prefix`` isolates installations."""
+
+    prefix: str = "cp"
+
+    def status(self, job: str) -> str:
+        """HASH: condition, reason, counters, lastExecutionTime, nextExecutionTime, ..."""
+        return f"{self.prefix}:status:{job}"
+
+    def history(self, job: str) -> str:
+        """ZSET of JSON history entries scored by start time (epoch ms); trimmed by count and age."""
+        return f"{self.prefix}:history:{job}"
+
+    def running(self, job: str) -> str:
+        """STRING: invocation id of the job's running invocation (with a TTL); concurrency policy."""
+        return f"{self.prefix}:running:{job}"
+
+    def history_jobs(self) -> str:
+        """SET of jobs that have history (for bounded clean-up)."""
+        return f"{self.prefix}:history-jobs"
+
+
+# Status hash fields written by workers (counters follow Azure, reference §1.3.9):
+EXECUTION_COUNT = "executionCount"  # attempts of the main action, retries included
+FAILURE_COUNT = "failureCount"  # failed attempts of the main action
+FAULTED_COUNT = "faultedCount"  # occurrences that used up their retries and still failed
+LAST_EXECUTION_TIME = "lastExecutionTime"
+LAST_RESULT = "lastResult"
