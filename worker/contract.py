@@ -85,6 +85,7 @@ class Invocation:
     region: str = "local"
     phase: Phase = "main"
     attempt: int = 0  # Azure retryCount of the attempt this payload starts
+    final: bool = False  # no occurrence follows this one: a fault makes the job Faulted
     version: int = PAYLOAD_VERSION
 
     @property
@@ -138,6 +139,52 @@ class Keys:
     def history_jobs(self) -> str:
         """SET of jobs that have history (for bounded clean-up)."""
         return f"{self.prefix}:history-jobs"
+
+
+HistoryStatus = Literal["completed", "failed", "postponed", "missed", "skipped"]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One history record (reference §1.4): an attempt by a worker, or a missed/skipped occurrence
+    recorded by the controller. Times are ISO 8601 UTC strings with a ``Z`` suffix."""
+
+    job: str  # "<collection>/<name>"
+    invocation_id: str
+    expected_execution_time: str
+    start_time: str
+    end_time: str
+    action_name: str  # MAIN_ACTION | ERROR_ACTION
+    status: HistoryStatus
+    retry_count: int
+    repeat_count: int
+    message: str
+    git_sha: str | None = None
+    generation: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> HistoryEntry:
+        return cls(**json.loads(text))
+
+
+def add_history(
+    pipe: Any, keys: Keys, entry: HistoryEntry, *, score_ms: int, max_entries: int, max_age_seconds: int
+) -> None:
+    """Queue the commands that append ``entry`` and keep the job's history bounded.
+
+    ``pipe`` is a redis-py pipeline (MULTI); both controller and worker write history through this
+    one function so the bounds are the same everywhere. The key itself expires after the age
+    bound, so a deleted job's history disappears without a sweeper.
+    """
+    key = keys.history(entry.job)
+    pipe.zadd(key, {entry.to_json(): score_ms})
+    pipe.zremrangebyrank(key, 0, -max_entries - 1)
+    pipe.zremrangebyscore(key, "-inf", score_ms - max_age_seconds * 1000)
+    pipe.expire(key, max_age_seconds)
+    pipe.sadd(keys.history_jobs(), entry.job)
 
 
 # Status hash fields written by workers (counters follow Azure, reference §1.3.9):
