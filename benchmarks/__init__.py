@@ -1,0 +1,1 @@
+"""Reproducible benchmarks, each compared with its baseline in the same run (``make bench``)."""
