@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from controller.errors import CronplaneError
 
-COMMANDS = ("validate", "next", "plan", "apply", "controller", "worker", "history", "status", "demo")
+COMMANDS = ("validate", "next", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -256,7 +256,7 @@ class Job:
 @dataclass(frozen=True)
 class Quota:
     max_job_count: int
-    max_recurrence: tuple[Frequency, int]  # the shortest allowed period
+    min_period: timedelta  # maxRecurrence: the shortest period any job may recur at
     min_retry_interval: timedelta
     max_job_occurrence: int | None = None
 
@@ -271,12 +271,20 @@ class Collection:
     source: SourceRef | None = None
 
 
-PLAN_DEFAULTS: dict[Plan, tuple[int, tuple[Frequency, int]]] = {
-    Plan.FREE: (5, (Frequency.HOUR, 1)),
-    Plan.STANDARD: (50, (Frequency.MINUTE, 1)),
-    Plan.PREMIUM: (50, (Frequency.MINUTE, 1)),
-    Plan.P10PREMIUM: (50, (Frequency.MINUTE, 1)),
-    Plan.P20PREMIUM: (1000, (Frequency.MINUTE, 1)),
+PLAN_DEFAULTS: dict[Plan, tuple[int, timedelta]] = {
+    Plan.FREE: (5, timedelta(hours=1)),
+    Plan.STANDARD: (50, timedelta(minutes=1)),
+    Plan.PREMIUM: (50, timedelta(minutes=1)),
+    Plan.P10PREMIUM: (50, timedelta(minutes=1)),
+    Plan.P20PREMIUM: (1000, timedelta(minutes=1)),
+}
+PERIOD_UNITS = {
+    "second": timedelta(seconds=1),  # quota only (a cronplane extension for tests and demos)
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+    "month": timedelta(days=28),  # the shortest month
 }
 DEFAULT_MIN_RETRY_INTERVAL = timedelta(seconds=15)
 
@@ -290,7 +298,7 @@ def collection_from_dict(name: str, spec: Mapping[str, Any], source: SourceRef |
     min_retry = q.get("minRetryInterval")
     quota = Quota(
         max_job_count=int(q.get("maxJobCount", max_jobs)),
-        max_recurrence=(Frequency(rec["frequency"]), int(rec.get("interval", 1))) if rec else max_rec,
+        min_period=PERIOD_UNITS[rec["frequency"]] * int(rec.get("interval", 1)) if rec else max_rec,
         min_retry_interval=parse_duration(min_retry) if min_retry else DEFAULT_MIN_RETRY_INTERVAL,
         max_job_occurrence=q.get("maxJobOccurrence"),
     )

@@ -1,0 +1,26 @@
+"""``cronplane validate PATH...``: check manifests; one line per problem, exit 0 or 1."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from controller.sources.directory import load_paths
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("validate", help="validate manifests (files or directories)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--quiet", "-q", action="store_true", help="print problems only")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = load_paths(args.paths)
+    for problem in result.problems:
+        print(problem)
+    if result.problems:
+        return 1
+    if not args.quiet:
+        print(f"{len(result.files)} file(s), {len(result.jobs)} job(s), {len(result.collections)} collection(s): valid")
+    return 0

@@ -1,0 +1,136 @@
+"""YAML text → plain Python documents plus the line/column of every node. Pure, never raises.
+
+Safety bounds for hostile input (``cronplane validate`` must answer any bytes with a clear line):
+a size cap, a node budget that stops alias "billion laughs" expansion (aliases are counted each
+time they are expanded), a nesting cap, duplicate keys reported with both lines, and no implicit
+timestamps (dates stay the strings the author wrote, so round-trips are exact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+MAX_BYTES = 1024 * 1024
+MAX_NODES = 50_000
+MAX_DEPTH = 64
+
+Path = tuple[str | int, ...]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without the timestamp resolver: '2016-01-01T00:00Z' stays a string."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass
+class YamlIssue:
+    line: int
+    column: int
+    path: Path
+    message: str
+
+
+@dataclass
+class Document:
+    value: Any
+    line: int
+    column: int
+    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, path: Path, key: bool = False) -> tuple[int, int]:
+        """Position of the node at ``path`` (its key when ``key``), else of its nearest ancestor."""
+        table = self.key_positions if key else self.positions
+        for i in range(len(path), -1, -1):
+            found = table.get(path[:i]) or self.positions.get(path[:i])
+            if found:
+                return found
+        return (self.line, self.column)
+
+
+class _TooBig(Exception):
+    pass
+
+
+def load_documents(data: bytes) -> tuple[list[Document], list[YamlIssue]]:
+    """All documents of a YAML stream; issues instead of exceptions."""
+    if len(data) > MAX_BYTES:
+        return [], [YamlIssue(1, 1, (), f"file is larger than {MAX_BYTES // 1024} KiB")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        return [], [YamlIssue(line, 1, (), "file is not valid UTF-8 text")]
+    if "\x00" in text:
+        return [], [YamlIssue(1, 1, (), "file contains NUL bytes: not a YAML text file")]
+    loader = _Loader(text)
+    docs: list[Document] = []
+    issues: list[YamlIssue] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            doc = Document(None, node.start_mark.line + 1, node.start_mark.column + 1)
+            builder = _Builder(loader, doc, issues)
+            doc.value = builder.build(node, (), 0)
+            docs.append(doc)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        issues.append(YamlIssue(line, col, (), f"YAML syntax error: {e.problem or e.context}"))
+    except yaml.YAMLError as e:
+        issues.append(YamlIssue(1, 1, (), f"YAML error: {e}"))
+    except _TooBig as e:
+        issues.append(YamlIssue(1, 1, (), str(e)))
+    except RecursionError:
+        issues.append(YamlIssue(1, 1, (), f"document is nested more than {MAX_DEPTH} levels deep"))
+    finally:
+        loader.dispose()
+    return docs, issues
+
+
+class _Builder:
+    def __init__(self, loader: _Loader, doc: Document, issues: list[YamlIssue]):
+        self.loader, self.doc, self.issues, self.nodes = loader, doc, issues, 0
+
+    def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooBig(f"document expands to more than {MAX_NODES} nodes (alias bomb?)")
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"document is nested more than {MAX_DEPTH} levels deep")
+        self.doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[Any, Any]:
+        self.loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = self.build(key_node, (*path, "<key>"), depth + 1)
+            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            if not isinstance(key, str | int | float | bool) or isinstance(key, bool):
+                self.issues.append(YamlIssue(line, col, path, f"mapping key {key!r} must be a string"))
+                continue
+            key = str(key)
+            if key in seen:
+                self.issues.append(YamlIssue(line, col, (*path, key),
+                                             f"duplicate key {key!r} (first defined on line {seen[key]})"))
+                continue
+            seen[key] = line
+            self.doc.key_positions[(*path, key)] = (line, col)
+            out[key] = self.build(value_node, (*path, key), depth + 1)
+        return out

@@ -1,0 +1,52 @@
+"""Reading manifests from files and directories: the only place manifest bytes come from disk.
+
+``read_tree`` collects ``*.yaml``/``*.yml`` files (recursively, sorted, hidden directories
+skipped); a path that does not exist or cannot be read becomes a problem, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from controller.core.manifest import Problem
+from controller.core.quota import LoadResult, load_documents
+from controller.core.yamlpos import MAX_BYTES
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def manifest_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    return sorted(
+        p for p in root.rglob("*")
+        if p.suffix in SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def read_tree(paths: Sequence[str]) -> tuple[dict[str, bytes], list[Problem]]:
+    files: dict[str, bytes] = {}
+    problems: list[Problem] = []
+    for given in paths:
+        root = Path(given)
+        if not root.exists():
+            problems.append(Problem(given, 1, 1, "", "no such file or directory"))
+            continue
+        for path in manifest_files(root):
+            try:
+                if path.stat().st_size > MAX_BYTES:
+                    problems.append(Problem(str(path), 1, 1, "", f"file is larger than {MAX_BYTES // 1024} KiB"))
+                    continue
+                files[str(path)] = path.read_bytes()
+            except OSError as e:
+                problems.append(Problem(str(path), 1, 1, "", f"cannot read: {e.strerror or e}"))
+    return files, problems
+
+
+def load_paths(paths: Sequence[str], now: datetime | None = None) -> LoadResult:
+    files, problems = read_tree(paths)
+    result = load_documents(files, now or datetime.now(UTC))
+    result.problems[:0] = problems
+    return result
