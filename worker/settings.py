@@ -39,4 +39,4 @@ class WorkerSettings:
             history_max_age_seconds=int(env.get("CRONPLANE_HISTORY_MAX_AGE", cls.history_max_age_seconds)),
         )
         values = {k: v for k, v in overrides.items() if v is not None}
-        return base if not values else cls(**{**base.__dict__, **values})  # type: ignore[arg-type]
+        return base if not values else cls(**{**base.__dict__, **values})

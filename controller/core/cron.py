@@ -25,8 +25,13 @@ MACROS = {
 }
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-FIELDS = (("minute", 0, 59, None), ("hour", 0, 23, None), ("day-of-month", 1, 31, None),
-          ("month", 1, 12, MONTHS), ("day-of-week", 0, 7, DAYS))
+FIELDS = (
+    ("minute", 0, 59, None),
+    ("hour", 0, 23, None),
+    ("day-of-month", 1, 31, None),
+    ("month", 1, 12, MONTHS),
+    ("day-of-week", 0, 7, DAYS),
+)
 
 
 class CronError(ValueError):
@@ -85,12 +90,18 @@ def _number(text: str, name: str, names: list[str] | None, base: int) -> int:
 
 def cron_rule(spec: CronSpec, dtstart: datetime) -> du.rruleset:
     """The wall-clock rule set for ``spec``, iterating from ``dtstart`` (naive local time)."""
-    common = dict(dtstart=dtstart.replace(second=0, microsecond=0), byhour=spec.hours,
-                  byminute=spec.minutes, bysecond=0, bymonth=spec.months, cache=False)
+    common = dict(
+        dtstart=dtstart.replace(second=0, microsecond=0),
+        byhour=spec.hours,
+        byminute=spec.minutes,
+        bysecond=0,
+        bymonth=spec.months,
+        cache=False,
+    )
     rules = du.rruleset()
     if spec.month_days is not None and spec.week_days is not None:
-        rules.rrule(du.rrule(du.DAILY, bymonthday=spec.month_days, **common))  # type: ignore[arg-type]
-        rules.rrule(du.rrule(du.DAILY, byweekday=spec.week_days, **common))  # type: ignore[arg-type]
+        rules.rrule(du.rrule(du.DAILY, bymonthday=spec.month_days, **common))
+        rules.rrule(du.rrule(du.DAILY, byweekday=spec.week_days, **common))
     else:
-        rules.rrule(du.rrule(du.DAILY, bymonthday=spec.month_days, byweekday=spec.week_days, **common))  # type: ignore[arg-type]
+        rules.rrule(du.rrule(du.DAILY, bymonthday=spec.month_days, byweekday=spec.week_days, **common))
     return rules

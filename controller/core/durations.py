@@ -22,9 +22,7 @@ class DurationError(ValueError):
 def parse_duration(text: str) -> timedelta:
     value = text.strip()
     if m := _TIMESPAN.match(value):
-        return timedelta(
-            days=int(m["days"] or 0), hours=int(m["h"]), minutes=int(m["m"]), seconds=float(m["s"])
-        )
+        return timedelta(days=int(m["days"] or 0), hours=int(m["h"]), minutes=int(m["m"]), seconds=float(m["s"]))
     try:
         parsed = isodate.parse_duration(value)
     except (isodate.ISO8601Error, ValueError) as e:

@@ -75,10 +75,14 @@ class AzureGrid:
     def _units_until(self, w: datetime) -> int:
         a, f = self.a, self.freq
         if f is Frequency.MINUTE:
-            return int((w.replace(second=0, microsecond=0) - a.replace(second=0, microsecond=0)) // timedelta(minutes=1))
+            return int(
+                (w.replace(second=0, microsecond=0) - a.replace(second=0, microsecond=0)) // timedelta(minutes=1)
+            )
         if f is Frequency.HOUR:
-            return int((w.replace(minute=0, second=0, microsecond=0) - a.replace(minute=0, second=0, microsecond=0))
-                       // timedelta(hours=1))
+            return int(
+                (w.replace(minute=0, second=0, microsecond=0) - a.replace(minute=0, second=0, microsecond=0))
+                // timedelta(hours=1)
+            )
         if f is Frequency.DAY:
             return (w.date() - a.date()).days
         if f is Frequency.WEEK:
@@ -98,8 +102,12 @@ class AzureGrid:
         if f is Frequency.WEEK:
             start = _week_start(a.date()) + timedelta(weeks=step)
             days = self.sched.week_days or (a.weekday(),)
-            return [w for d in range(7) if (start + timedelta(days=d)).weekday() in days
-                    for w in self._times_on(start + timedelta(days=d))]
+            return [
+                w
+                for d in range(7)
+                if (start + timedelta(days=d)).weekday() in days
+                for w in self._times_on(start + timedelta(days=d))
+            ]
         year, month = divmod(a.year * 12 + a.month - 1 + step, 12)
         return [w for d in self._month_days(year, month + 1) for w in self._times_on(d)]
 

@@ -78,7 +78,9 @@ def _parse_document(path: str, doc: Document, result: ParsedFile) -> None:
     value = doc.value
     if not isinstance(value, dict):
         kind = "a list" if isinstance(value, list) else "a scalar"
-        result.problems.append(Problem(path, doc.line, doc.column, "", f"a manifest document must be a mapping, not {kind}"))
+        result.problems.append(
+            Problem(path, doc.line, doc.column, "", f"a manifest document must be a mapping, not {kind}")
+        )
         return
     kind = _kind(value)
     owner = _owner(value, kind)

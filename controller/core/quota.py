@@ -31,7 +31,6 @@ from controller.core.model import (
 from controller.core.recurrence import shortest_gap
 
 
-
 @dataclass
 class LoadResult:
     jobs: list[Job] = field(default_factory=list)
@@ -71,13 +70,21 @@ def check_set(jobs: Sequence[Job], collections: Sequence[Collection], now: datet
         if job.key in seen:
             first = seen[job.key].source
             problems.append(_problem(job, "metadata.name", f"duplicate job {job.key} (also defined at {first})"))
-            problems.append(_problem(seen[job.key], "metadata.name", f"duplicate job {job.key} (also defined at {job.source})"))
+            problems.append(
+                _problem(seen[job.key], "metadata.name", f"duplicate job {job.key} (also defined at {job.source})")
+            )
             continue
         seen[job.key] = job
         coll = defined.get(job.key.collection)
         if coll is None:
-            problems.append(_problem(job, "metadata.collection", f"collection {job.key.collection!r} is not defined "
-                                     "(add a JobCollection manifest, or leave collection out for 'default')"))
+            problems.append(
+                _problem(
+                    job,
+                    "metadata.collection",
+                    f"collection {job.key.collection!r} is not defined "
+                    "(add a JobCollection manifest, or leave collection out for 'default')",
+                )
+            )
             continue
         counts[coll.name] = counts.get(coll.name, 0) + 1
         problems += _job_quota(job, coll, counts[coll.name], now)
@@ -85,12 +92,21 @@ def check_set(jobs: Sequence[Job], collections: Sequence[Collection], now: datet
 
 
 def _duplicate_collections(collections: Sequence[Collection]) -> list[Problem]:
-    out, seen = [], {}
+    out: list[Problem] = []
+    seen: dict[str, object] = {}
     for c in collections:
         if c.name in seen:
             src = c.source
-            out.append(Problem(src.path if src else "?", src.line if src else 1, 1, "metadata.name",
-                               f"duplicate collection {c.name} (also defined at {seen[c.name]})", collection=c.name))
+            out.append(
+                Problem(
+                    src.path if src else "?",
+                    src.line if src else 1,
+                    1,
+                    "metadata.name",
+                    f"duplicate collection {c.name} (also defined at {seen[c.name]})",
+                    collection=c.name,
+                )
+            )
         seen[c.name] = c.source
     return out
 
@@ -98,20 +114,45 @@ def _duplicate_collections(collections: Sequence[Collection]) -> list[Problem]:
 def _job_quota(job: Job, coll: Collection, position: int, now: datetime) -> list[Problem]:
     q, out = coll.quota, []
     if position > q.max_job_count:
-        out.append(_problem(job, "metadata.collection", f"collection {coll.name} allows at most {q.max_job_count} "
-                            f"jobs (plan {coll.plan.value}); this is job {position}", rejected=True))
+        out.append(
+            _problem(
+                job,
+                "metadata.collection",
+                f"collection {coll.name} allows at most {q.max_job_count} "
+                f"jobs (plan {coll.plan.value}); this is job {position}",
+                rejected=True,
+            )
+        )
     allowed = q.min_period
     gap = shortest_gap(job.spec.timing, now) if not job.spec.timing.is_one_time else None
     if gap is not None and gap < allowed:
-        out.append(_problem(job, "recurrence", f"runs every {_human(gap)} but collection {coll.name} allows "
-                            f"at most once every {_human(allowed)}", rejected=True))
+        out.append(
+            _problem(
+                job,
+                "recurrence",
+                f"runs every {_human(gap)} but collection {coll.name} allows at most once every {_human(allowed)}",
+                rejected=True,
+            )
+        )
     rec = job.spec.timing.recurrence
     if q.max_job_occurrence is not None and rec is not None and rec.count and rec.count > q.max_job_occurrence:
-        out.append(_problem(job, "recurrence.count", f"{rec.count} is above collection {coll.name}'s "
-                            f"maxJobOccurrence of {q.max_job_occurrence}", rejected=True))
+        out.append(
+            _problem(
+                job,
+                "recurrence.count",
+                f"{rec.count} is above collection {coll.name}'s maxJobOccurrence of {q.max_job_occurrence}",
+                rejected=True,
+            )
+        )
     if coll.plan is Plan.FREE and _uses_http_auth(job):
-        out.append(_problem(job, "action.request.authentication",
-                            "the free plan does not allow HTTP authentication", rejected=True))
+        out.append(
+            _problem(
+                job,
+                "action.request.authentication",
+                "the free plan does not allow HTTP authentication",
+                rejected=True,
+            )
+        )
     minimum = q.min_retry_interval.total_seconds()
     for path, message in rules.retry_interval_findings(job.spec.action, minimum, ("spec", "action")):
         out.append(_problem(job, field_name(path), message))
@@ -125,8 +166,7 @@ def _uses_http_auth(job: Job) -> bool:
 
 def _problem(job: Job, field_path: str, message: str, rejected: bool = False) -> Problem:
     src = job.source
-    return Problem(src.path if src else "?", src.line if src else 1, 1, field_path, message, job.key,
-                   rejected=rejected)
+    return Problem(src.path if src else "?", src.line if src else 1, 1, field_path, message, job.key, rejected=rejected)
 
 
 def _human(gap: timedelta) -> str:

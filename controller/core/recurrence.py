@@ -123,7 +123,7 @@ class Schedule:
         return AzureGrid(rec, to_wall(anchor, zone), zone, tm.dst, self.lower)
 
 
-def _parse_cron(text: str):  # type: ignore[no-untyped-def]
+def _parse_cron(text: str):
     try:
         return parse_cron(text)
     except CronError as e:
@@ -158,7 +158,7 @@ def _rebased(rule: du.rrule, wall: datetime) -> du.rrule:
         return rule
     period = timedelta(seconds=step * interval)
     k = (wall - start) // period
-    return rule.replace(dtstart=start + k * period) if k > 0 else rule  # type: ignore[no-any-return]
+    return rule.replace(dtstart=start + k * period) if k > 0 else rule
 
 
 def validate_cron(text: str) -> None:

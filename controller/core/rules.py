@@ -18,8 +18,9 @@ from controller.core.durations import DurationError, parse_duration
 from controller.core.recurrence import RecurrenceError, validate_cron, validate_rrule
 
 Finding = tuple[tuple[str | int, ...], str]
-SECRET_FIELDS = frozenset({"password", "pfx", "secret", "sasToken", "sasKey", "connectionString",
-                           "certificate", "privateKey"})
+SECRET_FIELDS = frozenset(
+    {"password", "pfx", "secret", "sasToken", "sasKey", "connectionString", "certificate", "privateKey"}
+)
 INLINE_SECRET = "inline secrets are not allowed; use {valueFrom: {env: NAME}} or {valueFrom: {file: PATH}}"
 ACTION_KINDS = ("action", "errorAction")
 
@@ -110,8 +111,10 @@ def _action(action: Any, p: tuple[str | int, ...]) -> Iterator[Finding]:
         if isinstance(headers, Mapping):
             total = sum(len(str(k)) + len(str(v)) for k, v in headers.items())
             if total > limits.MAX_HEADER_CHARS:
-                yield (*p, "request", "headers"), (
-                    f"headers total {total} characters, above the limit of {limits.MAX_HEADER_CHARS}")
+                yield (
+                    (*p, "request", "headers"),
+                    (f"headers total {total} characters, above the limit of {limits.MAX_HEADER_CHARS}"),
+                )
     if isinstance(action.get("errorAction"), Mapping):
         yield from _action(action["errorAction"], (*p, "errorAction"))
 
@@ -131,8 +134,12 @@ def retry_interval_findings(action: Any, minimum: float, p: tuple[str | int, ...
     if isinstance(policy, Mapping) and isinstance(policy.get("retryInterval"), str):
         seconds = _seconds(policy["retryInterval"])
         if seconds is not None and seconds < minimum:
-            yield (*p, "retryPolicy", "retryInterval"), (
-                f"{policy['retryInterval']} is below the minimum of {minimum:g} s "
-                "(a collection's quota.minRetryInterval can lower it)")
+            yield (
+                (*p, "retryPolicy", "retryInterval"),
+                (
+                    f"{policy['retryInterval']} is below the minimum of {minimum:g} s "
+                    "(a collection's quota.minRetryInterval can lower it)"
+                ),
+            )
     if isinstance(action.get("errorAction"), Mapping):
         yield from retry_interval_findings(action["errorAction"], minimum, (*p, "errorAction"))

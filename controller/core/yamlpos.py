@@ -71,10 +71,11 @@ def load_documents(data: bytes) -> tuple[list[Document], list[YamlIssue]]:
         return [], [YamlIssue(line, 1, (), "file is not valid UTF-8 text")]
     if "\x00" in text:
         return [], [YamlIssue(1, 1, (), "file contains NUL bytes: not a YAML text file")]
-    loader = _Loader(text)
     docs: list[Document] = []
     issues: list[YamlIssue] = []
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -88,13 +89,14 @@ def load_documents(data: bytes) -> tuple[list[Document], list[YamlIssue]]:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         issues.append(YamlIssue(line, col, (), f"YAML syntax error: {e.problem or e.context}"))
     except yaml.YAMLError as e:
-        issues.append(YamlIssue(1, 1, (), f"YAML error: {e}"))
+        issues.append(YamlIssue(1, 1, (), f"YAML error: {str(e).splitlines()[0]}"))
     except _TooBig as e:
         issues.append(YamlIssue(1, 1, (), str(e)))
     except RecursionError:
         issues.append(YamlIssue(1, 1, (), f"document is nested more than {MAX_DEPTH} levels deep"))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return docs, issues
 
 
@@ -127,8 +129,9 @@ class _Builder:
                 continue
             key = str(key)
             if key in seen:
-                self.issues.append(YamlIssue(line, col, (*path, key),
-                                             f"duplicate key {key!r} (first defined on line {seen[key]})"))
+                self.issues.append(
+                    YamlIssue(line, col, (*path, key), f"duplicate key {key!r} (first defined on line {seen[key]})")
+                )
                 continue
             seen[key] = line
             self.doc.key_positions[(*path, key)] = (line, col)

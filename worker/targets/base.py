@@ -53,9 +53,12 @@ class SecretResolver(Protocol):
 
 class Target(Protocol):
     def __call__(
-        self, action: Mapping[str, Any], invocation: Invocation, secrets: SecretResolver, settings: WorkerSettings
-    ) -> Outcome:
-        ...
+        self,
+        action: Mapping[str, Any],
+        invocation: Invocation,
+        secrets: SecretResolver,
+        settings: WorkerSettings,
+    ) -> Outcome: ...
 
 
 def truncate_body(data: bytes) -> str:
