@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from controller.errors import CronplaneError
 
-COMMANDS = ("validate", "next", "demo")
+COMMANDS = ("validate", "next", "worker", "history", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,18 +25,25 @@ class WorkerSettings:
     region: str = "local"
     history_max_entries: int = 1000
     history_max_age_seconds: int = 60 * 24 * 3600
+    ca_bundle: str | None = None  # extra CA certificates (PEM) trusted for https targets
+    job_timeout: int = 180  # RQ job timeout: an invocation, not its retries (those are new jobs)
+    maintenance_interval: int = 60  # how often workers requeue invocations of dead workers
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> WorkerSettings:
         env = os.environ if env is None else env
         base = cls(
             redis_url=env.get("REDIS_URL", cls.redis_url),
+            keys=Keys(env.get("CRONPLANE_KEY_PREFIX", "cp")),
             http_timeout=float(env.get("CRONPLANE_HTTP_TIMEOUT", cls.http_timeout)),
             allow_link_local=_env_bool(env, "CRONPLANE_ALLOW_LINK_LOCAL"),
             oauth_authority=env.get("CRONPLANE_OAUTH_AUTHORITY", cls.oauth_authority),
             region=env.get("CRONPLANE_REGION", cls.region),
             history_max_entries=int(env.get("CRONPLANE_HISTORY_MAX_ENTRIES", cls.history_max_entries)),
             history_max_age_seconds=int(env.get("CRONPLANE_HISTORY_MAX_AGE", cls.history_max_age_seconds)),
+            ca_bundle=env.get("CRONPLANE_CA_BUNDLE") or None,
+            job_timeout=int(env.get("CRONPLANE_JOB_TIMEOUT", cls.job_timeout)),
+            maintenance_interval=int(env.get("CRONPLANE_MAINTENANCE_INTERVAL", cls.maintenance_interval)),
         )
         values = {k: v for k, v in overrides.items() if v is not None}
         return base if not values else cls(**{**base.__dict__, **values})
