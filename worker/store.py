@@ -64,6 +64,6 @@ def history_page(
 ) -> list[HistoryEntry]:
     """Newest first; ``status`` filters; entries older than the age bound are not returned."""
     raw = client.zrevrangebyscore(keys.history(job), "+inf", now_ms - max_age_seconds * 1000)
-    entries = (HistoryEntry.from_json(r) for r in raw)  # type: ignore[union-attr]
+    entries = (HistoryEntry.from_json(r) for r in raw)  # type: ignore[arg-type, union-attr]
     selected = [e for e in entries if status is None or e.status == status]
     return selected[skip : skip + top]

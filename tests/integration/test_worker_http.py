@@ -3,6 +3,7 @@ action, history, counters, auth, link-local refusal, and no secret anywhere."""
 
 from __future__ import annotations
 
+import itertools
 import time
 import zlib
 from typing import Any
@@ -92,7 +93,7 @@ def test_retries_at_their_interval_then_error_action(
         ("ErrorAction", "completed", 0),
     ]
     starts = [time.mktime(time.strptime(e.start_time[:19], "%Y-%m-%dT%H:%M:%S")) for e in entries[:3]]
-    assert all(1 <= b - a <= 4 for a, b in zip(starts, starts[1:], strict=False)), starts
+    assert all(1 <= b - a <= 4 for a, b in itertools.pairwise(starts)), starts
     status = redis_client.hgetall(KEYS.status("c1/j"))
     assert (status["executionCount"], status["failureCount"], status["faultedCount"]) == ("3", "3", "1")
     assert status["condition"] == "Faulted"

@@ -22,6 +22,6 @@ def target_for(action_type: str) -> Target:
         raise PermanentTargetError(f"unknown action type {action_type!r}")
     module, _, name = spec.partition(":")
     try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
         raise PermanentTargetError(f"action type {action_type} is not available in this worker: {e}") from e

@@ -115,7 +115,7 @@ def refuse_link_local(uri: str) -> None:
     if not host:
         raise PermanentTargetError(f"{uri!r} has no host")
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
     except socket.gaierror:
         return  # unresolvable: the request itself will fail and be retried
     for address in addresses:
