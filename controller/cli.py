@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from controller.errors import CronplaneError
 
-COMMANDS = ("validate", "next", "worker", "history", "demo")
+COMMANDS = ("validate", "next", "plan", "apply", "controller", "worker", "history", "status", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,7 +40,7 @@ class WorkerStore:
             for name, amount in counters.items():
                 pipe.hincrby(status_key, name, amount)
             if status:
-                pipe.hset(status_key, mapping=dict(status))
+                pipe.hset(status_key, mapping=dict(status))  # type: ignore[arg-type]
             pipe.execute()
 
     def hold_running(self, job: str, invocation_id: str, ttl: int) -> None:
@@ -64,6 +64,6 @@ def history_page(
 ) -> list[HistoryEntry]:
     """Newest first; ``status`` filters; entries older than the age bound are not returned."""
     raw = client.zrevrangebyscore(keys.history(job), "+inf", now_ms - max_age_seconds * 1000)
-    entries = (HistoryEntry.from_json(r) for r in raw)  # type: ignore[arg-type, union-attr]
+    entries = (HistoryEntry.from_json(r) for r in raw)  # type: ignore[arg-type]
     selected = [e for e in entries if status is None or e.status == status]
     return selected[skip : skip + top]

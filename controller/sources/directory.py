@@ -13,6 +13,7 @@ from pathlib import Path
 from controller.core.manifest import Problem
 from controller.core.quota import LoadResult, load_documents
 from controller.core.yamlpos import MAX_BYTES
+from controller.sources.base import Snapshot, SourceError
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -51,3 +52,17 @@ def load_paths(paths: Sequence[str], now: datetime | None = None) -> LoadResult:
     result = load_documents(files, now or datetime.now(UTC))
     result.problems[:0] = problems
     return result
+
+
+class DirectorySource:
+    """Manifests from files/directories on disk; a missing root is a source error, not 'empty'."""
+
+    def __init__(self, *paths: str):
+        self.paths = paths
+
+    def read(self) -> Snapshot:
+        missing = [p for p in self.paths if not Path(p).exists()]
+        if missing:
+            raise SourceError(f"{', '.join(missing)}: no such file or directory")
+        files, problems = read_tree(self.paths)
+        return Snapshot(files, None, problems)

@@ -1,0 +1,66 @@
+"""``cronplane controller``: the long-running GitOps controller (sync + dispatch)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from controller.commands.next import parse_now
+from controller.errors import UsageError
+from controller.runtime import Controller, connect, utcnow
+from controller.settings import ControllerSettings
+from controller.sources.base import Source
+from controller.sources.directory import DirectorySource
+from controller.sources.git import GitSource
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("controller", help="run the controller: sync manifests, dispatch due occurrences")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--manifests", metavar="PATH", help="directory (or file) of manifests, watched")
+    src.add_argument("--git", metavar="REPO", help="repository URL or path; the controller keeps its own checkout")
+    p.add_argument("--branch", default="main", help="git branch to follow (default main)")
+    p.add_argument("--path", default=".", help="manifest directory inside the repository (default: all)")
+    p.add_argument("--poll", type=float, help="git fetch / resync interval in seconds (default 15 / 30)")
+    p.add_argument("--checkout", help="where to keep the git checkout (default: a temporary directory)")
+    p.add_argument("--once", action="store_true", help="one sync pass and one dispatch pass, then exit")
+    p.add_argument("--now", help="with --once: act as of this ISO 8601 instant")
+    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
+    p.add_argument("--lease-ttl", type=float, help="dispatch lease in seconds (default 10)")
+    p.add_argument("--id", help="this controller's name in the lease (default: host-random)")
+    p.set_defaults(run=run)
+
+
+def source_of(args: argparse.Namespace) -> Source:
+    if args.manifests:
+        return DirectorySource(args.manifests)
+    checkout = Path(args.checkout or tempfile.mkdtemp(prefix="cronplane-git-")) / "checkout"
+    return GitSource(args.git, args.branch, checkout, args.path)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.now and not args.once:
+        raise UsageError("--now is only meaningful with --once")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = ControllerSettings.from_env(redis_url=args.redis_url)
+    if args.lease_ttl:
+        settings = replace(settings, lease_ttl=args.lease_ttl, lease_renew_every=max(0.2, args.lease_ttl / 3))
+    if args.git:
+        settings = replace(settings, resync_interval=args.poll or settings.git_poll)
+    elif args.poll:
+        settings = replace(settings, resync_interval=args.poll)
+    controller = Controller(settings, connect(settings), source_of(args), args.id or "")
+    if args.once:
+        report, enqueued = controller.once(parse_now(args.now) if args.now else utcnow())
+        if report.error:
+            print(f"sync: {report.error}")
+            return 1
+        print(f"synced {len(report.written)} job(s); enqueued {enqueued} invocation(s)")
+        return 1 if report.plan and report.plan.has_errors else 0
+    controller.run(watch_paths=(args.manifests,) if args.manifests else ())
+    return 0
