@@ -23,7 +23,7 @@ from controller.core.recurrence import Occurrence, Schedule
 from controller.lease import Lease
 from controller.settings import ControllerSettings
 from controller.state.schedule import DueJob, ScheduleStore
-from worker.contract import MAIN_ACTION, HistoryEntry, invocation_id
+from worker.contract import MAIN_ACTION, HistoryEntry, HistoryStatus, invocation_id
 
 log = logging.getLogger("cronplane.dispatch")
 JOB_TIMEOUT = 180
@@ -118,7 +118,7 @@ class Dispatcher:
             HISTORY_BOUNDS,
         )
 
-    def _entry(self, key: JobKey, occ: Occurrence, status: str, now: datetime, due: DueJob) -> HistoryEntry:
+    def _entry(self, key: JobKey, occ: Occurrence, status: HistoryStatus, now: datetime, due: DueJob) -> HistoryEntry:
         why = (
             "missed: later than the starting deadline"
             if status == "missed"
@@ -132,7 +132,7 @@ class Dispatcher:
             end_time=iso(now),
             action_name=MAIN_ACTION,
             status=status,
-            retry_count=0,  # type: ignore[arg-type]
+            retry_count=0,
             repeat_count=occ.number,
             message=why,
             git_sha=due.git_sha,

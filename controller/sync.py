@@ -58,9 +58,9 @@ class SyncLoop:
         except SourceError as e:
             self.store.record_sync({"at": now.isoformat(), "result": "error", "error": str(e)})
             return SyncReport(error=str(e))
-        if plan.prune_blocked and (allow_mass_delete or self.store.take_prune_allowance()):
-            if plan.of(DELETED) and "holds no manifest" not in plan.prune_blocked:
-                plan.prune_blocked = None
+        mass_delete = plan.prune_blocked is not None and "holds no manifest" not in plan.prune_blocked
+        if mass_delete and plan.of(DELETED) and (allow_mass_delete or self.store.take_prune_allowance()):
+            plan.prune_blocked = None
         report = SyncReport(plan, revision)
         for change in plan.changes:
             if self._apply(change, now, revision, prune and not plan.prune_blocked):

@@ -29,7 +29,7 @@ class DesiredStore:
         self.r, self.keys = client, keys
 
     def observed(self) -> dict[str, ObservedJob]:
-        names = sorted(self._s(m) for m in self.r.smembers(self.keys.jobs()))  # type: ignore[union-attr]
+        names = sorted(self._s(m) for m in self.r.smembers(self.keys.jobs()))
         with self.r.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.hgetall(self.keys.job(name))
@@ -83,7 +83,7 @@ class DesiredStore:
         }
         with self.r.pipeline(transaction=True) as pipe:
             pipe.sadd(self.keys.jobs(), name)
-            pipe.hset(self.keys.job(name), mapping=fields)
+            pipe.hset(self.keys.job(name), mapping=fields)  # type: ignore[arg-type]
             pipe.hdel(self.keys.job(name), "stalled")
             if reset_cursor:
                 pipe.delete(self.keys.sched(name))
@@ -102,7 +102,7 @@ class DesiredStore:
                 status["nextExecutionTime"] = iso(next_runs[0])
             else:
                 pipe.hdel(self.keys.status(name), "nextExecutionTime")
-            pipe.hset(self.keys.status(name), mapping=status)
+            pipe.hset(self.keys.status(name), mapping=status)  # type: ignore[arg-type]
             pipe.lpush(self.keys.poke(), "sync")
             pipe.ltrim(self.keys.poke(), 0, 9)
             pipe.execute()

@@ -45,11 +45,11 @@ class ScheduleStore:
 
     def earliest(self) -> float | None:
         first = self.r.zrange(self.keys.due(), 0, 0, withscores=True)
-        return float(first[0][1]) if first else None  # type: ignore[index]
+        return float(first[0][1]) if first else None
 
     def due_names(self, now: float, limit: int) -> list[str]:
         rows = self.r.zrangebyscore(self.keys.due(), "-inf", now, start=0, num=limit)
-        return [_s(n) for n in rows]  # type: ignore[union-attr]
+        return [_s(n) for n in rows]
 
     def load(self, names: Sequence[str]) -> list[DueJob | str]:
         """Each due job with its cursor, or its name alone when it vanished meanwhile."""
