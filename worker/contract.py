@@ -9,7 +9,9 @@ The controller imports this module and nothing else from ``worker``. It fixes th
    one and reject newer ones with ``ContractError``.
 2. **Identity**: ``invocation_id`` builds ``<collection>_<job>-<scheduled epoch seconds>``, the RQ
    job id, HTTP ``Idempotency-Key``, Service Bus ``message_id`` and queue-message field.
-3. **The shared Redis layout** (``Keys``): status/counters, history and running markers are
+3. **Durations** as manifests write them (``parse_duration``): the action dicts in payloads carry
+   them as text (``timeToLive``), and the controller parses retry intervals the same way.
+4. **The shared Redis layout** (``Keys``): status/counters, history and running markers are
    written by workers and read by the controller (and the other way round), so their names live
    here, in one place. Controller-only keys are in ``controller.state.keys``.
 """
@@ -17,9 +19,13 @@ The controller imports this module and nothing else from ``worker``. It fixes th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
 from typing import Any, Literal
+
+import isodate
 
 PAYLOAD_VERSION = 1
 TASK = "worker.tasks.run_invocation"
@@ -193,3 +199,33 @@ FAILURE_COUNT = "failureCount"  # failed attempts of the main action
 FAULTED_COUNT = "faultedCount"  # occurrences that used up their retries and still failed
 LAST_EXECUTION_TIME = "lastExecutionTime"
 LAST_RESULT = "lastResult"
+
+
+# --- durations: ISO 8601 (PT30S, P1D) or .NET TimeSpan text ([d.]hh:mm:ss), reference §1.3.5 ---
+# Calendar units (years, months) count as 365 and 30 days: a duration here is a length, not a date.
+_TIMESPAN = re.compile(r"^(?:(?P<days>\d+)\.)?(?P<h>\d{1,2}):(?P<m>\d{2}):(?P<s>\d{2}(?:\.\d+)?)$")
+
+
+class DurationError(ValueError):
+    """The text is neither an ISO 8601 duration nor TimeSpan text."""
+
+
+def parse_duration(text: str) -> timedelta:
+    value = text.strip()
+    if m := _TIMESPAN.match(value):
+        return timedelta(days=int(m["days"] or 0), hours=int(m["h"]), minutes=int(m["m"]), seconds=float(m["s"]))
+    try:
+        parsed = isodate.parse_duration(value)
+    except (isodate.ISO8601Error, ValueError) as e:
+        raise DurationError(f"{text!r} is not a duration (use ISO 8601 like PT30S, or hh:mm:ss)") from e
+    if isinstance(parsed, isodate.Duration):
+        return timedelta(days=365 * float(parsed.years) + 30 * float(parsed.months)) + parsed.tdelta
+    return parsed
+
+
+def is_duration(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except DurationError:
+        return False
+    return True

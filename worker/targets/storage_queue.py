@@ -30,7 +30,7 @@ from worker.targets.envelope import storage_queue_envelope
 
 def queue_client(msg: Mapping[str, Any], secrets: SecretResolver, settings: WorkerSettings) -> QueueClient:
     queue = str(msg.get("queueName"))
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "connection_timeout": settings.http_timeout,
         "read_timeout": settings.http_timeout,
         "retry_total": 0,
