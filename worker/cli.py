@@ -54,8 +54,14 @@ def connect(url: str) -> redis.Redis:
 def run_worker(redis_url: str | None, queues: list[str] | None, burst: bool, name: str | None = None) -> int:
     settings = WorkerSettings.from_env(redis_url=redis_url)
     connection = connect(settings.redis_url)
+    # The worker blocks on the queue for worker_ttl - 15 s and runs maintenance (which requeues the
+    # invocations of dead workers) only between waits, so the two intervals are tied together.
     worker = Worker(
-        queues or [DEFAULT_QUEUE], connection=connection, name=name, maintenance_interval=settings.maintenance_interval
+        queues or [DEFAULT_QUEUE],
+        connection=connection,
+        name=name,
+        maintenance_interval=settings.maintenance_interval,
+        worker_ttl=max(20, settings.maintenance_interval + 15),
     )
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     return 0

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from rq import Queue
+from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
 from controller.state.keys import COMPLETED, ControllerKeys
@@ -24,6 +24,8 @@ from worker.contract import TASK, HistoryEntry, Invocation, add_history
 
 RESULT_TTL = 24 * 3600  # RQ keeps finished invocations a day (dedup also has the fired marker)
 FAILURE_TTL = 7 * 24 * 3600
+ABANDONED_RETRIES = 3  # RQ requeues an invocation whose worker died (SIGKILL), under the same id
+ABANDONED_RETRIES = 3  # RQ requeues an invocation whose worker died (SIGKILL), under the same id
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class ScheduleStore:
                 job_timeout=job_timeout,
                 result_ttl=RESULT_TTL,
                 failure_ttl=FAILURE_TTL,
+                retry=Retry(max=ABANDONED_RETRIES),
             )
         except DuplicateJobError:
             return False
