@@ -18,15 +18,14 @@ from rq.command import send_stop_job_command
 
 from controller.core.decisions import Decision, decide
 from controller.core.invocation import build_invocation
-from controller.core.model import JobKey, JobSpec
+from controller.core.model import ConcurrencyPolicy, JobKey, JobSpec
 from controller.core.recurrence import Occurrence, Schedule
 from controller.lease import Lease
 from controller.settings import ControllerSettings
-from controller.state.schedule import DueJob, ScheduleStore
+from controller.state.schedule import Dispatch, DueJob, ScheduleStore
 from worker.contract import MAIN_ACTION, HistoryEntry, HistoryStatus, invocation_id
 
 log = logging.getLogger("cronplane.dispatch")
-JOB_TIMEOUT = 180
 HISTORY_BOUNDS = (1000, 60 * 24 * 3600)
 MAX_MISSED_ENTRIES = 100  # per job and pass; the rest are counted in missedCount only
 
@@ -43,80 +42,77 @@ class Dispatcher:
         """Dispatch everything due at ``now``; returns how many invocations were enqueued."""
         enqueued = 0
         while True:
+            if self.lease is not None and not self.lease.held():
+                return enqueued  # lost the lease: stop at once
             names = self.store.due_names(now.timestamp(), self.settings.max_dispatch_batch)
             if not names:
                 return enqueued
-            for item in self.store.load(names):
-                if self.lease is not None and not self.lease.held():
-                    return enqueued  # lost the lease: stop at once
-                enqueued += self._dispatch(item, now) if isinstance(item, DueJob) else self._vanished(item)
+            batch = [d for item in self.store.load(names) if (d := self._decide(item, now)) is not None]
+            # Crash window: enqueue, markers and cursors go in one MULTI (commit); in the one-job
+            # fallback the enqueue comes first, and a crash before advance() leaves the cursor
+            # here, so the next pass tries the same ids again and RQ's unique check absorbs them.
+            if not self.store.commit(batch, HISTORY_BOUNDS):
+                for d in batch:
+                    for inv in d.invocations:
+                        self.store.enqueue(inv)
+                    self.store.advance(d, HISTORY_BOUNDS)
+            enqueued += sum(len(d.invocations) for d in batch)
             if len(names) < self.settings.max_dispatch_batch:
                 return enqueued
 
-    def _vanished(self, name: str) -> int:
-        self.store.drop(name)
-        return 0
-
-    def _dispatch(self, due: DueJob, now: datetime) -> int:
-        if not due.active:
-            self.store.drop(due.name)
-            return 0
-        spec = JobSpec.from_dict(due.spec)
-        schedule = Schedule(spec.timing, due.created_at)
-        cursor = Occurrence(datetime.fromtimestamp(due.next_at, UTC), due.number)
-        running = self.store.running(due.name)
+    def _decide(self, item: DueJob | str, now: datetime) -> Dispatch | None:
+        if isinstance(item, str) or not item.active:
+            self.store.drop(item if isinstance(item, str) else item.name)
+            return None
+        spec = JobSpec.from_dict(item.spec)
+        schedule = Schedule(spec.timing, item.created_at)
+        cursor = Occurrence(datetime.fromtimestamp(item.next_at, UTC), item.number)
+        running = self.store.running(item.name) if spec.concurrency_policy is not ConcurrencyPolicy.ALLOW else None
         d = decide(spec, schedule, cursor, now, running=running is not None, max_catch_up=self.settings.max_catch_up)
         if d.stop_running and running:
             send_stop_job_command(self.store.r, running)
-        key = JobKey.parse(due.name)
-        fired = []
-        # Crash window 1: after an enqueue and before advance() the cursor still points here;
-        # the next pass re-enqueues the same ids, which the fired marker / RQ dedup absorb.
-        for i, occ in enumerate(d.run):
-            final = d.last_is_final and i == len(d.run) - 1
-            inv = build_invocation(
+        key = JobKey.parse(item.name)
+        invs = [
+            build_invocation(
                 key,
-                due.spec,
+                item.spec,
                 occ,
-                generation=due.generation,
-                git_sha=due.git_sha,
-                final=final,
+                generation=item.generation,
+                git_sha=item.git_sha,
+                final=d.last_is_final and i == len(d.run) - 1,
                 region=self.settings.region,
             )
-            self.store.enqueue(inv, JOB_TIMEOUT)
-            fired.append(inv.id)
-        self._advance(due, d, schedule, now, fired, key)
-        return len(fired)
+            for i, occ in enumerate(d.run)
+        ]
+        history = [self._entry(key, o, "missed", now, item) for o in d.missed[-MAX_MISSED_ENTRIES:]]
+        history += [self._entry(key, o, "skipped", now, item) for o in d.skipped]
+        return Dispatch(
+            item,
+            invs,
+            d.next.epoch if d.next else None,
+            d.next.number if d.next else 0,
+            self._status(d, schedule),
+            self._counters(d),
+            history,
+        )
 
-    def _advance(
-        self, due: DueJob, d: Decision, schedule: Schedule, now: datetime, fired: list[str], key: JobKey
-    ) -> None:
+    def _status(self, d: Decision, schedule: Schedule) -> dict[str, str]:
         status = {"lastScheduleTime": iso(d.run[-1].at)} if d.run else {}
-        if d.next is not None:
-            upcoming = [d.next, *schedule.upcoming(self.settings.next_runs_shown - 1, after=d.next)]
-            status["nextExecutionTime"] = iso(d.next.at)
-            status["nextRuns"] = "[" + ",".join(f'"{iso(o.at)}"' for o in upcoming) + "]"
-        else:
-            status["nextRuns"] = "[]"
+        if d.next is None:
+            return {**status, "nextRuns": "[]"}
+        upcoming = [d.next, *schedule.upcoming(self.settings.next_runs_shown - 1, after=d.next)]
+        status["nextExecutionTime"] = iso(d.next.at)
+        status["nextRuns"] = "[" + ",".join(f'"{iso(o.at)}"' for o in upcoming) + "]"
+        return status
+
+    @staticmethod
+    def _counters(d: Decision) -> dict[str, int]:
         counters = {}
         if d.missed or d.uncounted_missed:
             counters["missedCount"] = len(d.missed) + d.uncounted_missed
         if d.skipped:
             counters["skippedCount"] = len(d.skipped)
-        history = [self._entry(key, o, "missed", now, due) for o in d.missed[-MAX_MISSED_ENTRIES:]]
-        history += [self._entry(key, o, "skipped", now, due) for o in d.skipped]
-        # Crash window 2: the markers and the cursor move together (one MULTI); if the job was
-        # re-applied meanwhile (new generation), nothing is written and the sync's cursor wins.
-        self.store.advance(
-            due,
-            fired,
-            d.next.epoch if d.next else None,
-            d.next.number if d.next else 0,
-            status,
-            counters,
-            history,
-            HISTORY_BOUNDS,
-        )
+        return counters
 
     def _entry(self, key: JobKey, occ: Occurrence, status: HistoryStatus, now: datetime, due: DueJob) -> HistoryEntry:
         why = (

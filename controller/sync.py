@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from controller.core.plan import CREATED, DELETED, INVALID, REJECTED, UPDATED, Change, Plan, make_plan
 from controller.core.quota import load_documents
@@ -28,6 +29,7 @@ from controller.sources.base import Source, SourceError
 from controller.state.desired import DesiredStore
 
 log = logging.getLogger("cronplane.sync")
+BATCH = 500  # job writes per MULTI round trip
 
 
 @dataclass
@@ -62,9 +64,17 @@ class SyncLoop:
         if mass_delete and plan.of(DELETED) and (allow_mass_delete or self.store.take_prune_allowance()):
             plan.prune_blocked = None
         report = SyncReport(plan, revision)
+        batch, pending = self.store.batch(), 0
         for change in plan.changes:
-            if self._apply(change, now, revision, prune and not plan.prune_blocked):
+            if self._apply(change, now, revision, prune and not plan.prune_blocked, batch):
                 report.written.append(change.key)
+                pending += 1
+            if pending >= BATCH:
+                self.store.poke(batch)
+                batch.execute()
+                pending = 0
+        self.store.poke(batch)
+        batch.execute()
         self.store.record_sync(
             {
                 "at": now.isoformat(),
@@ -75,7 +85,7 @@ class SyncLoop:
         )
         return report
 
-    def _apply(self, c: Change, now: datetime, revision: str | None, prune: bool) -> bool:
+    def _apply(self, c: Change, now: datetime, revision: str | None, prune: bool, batch: Any) -> bool:
         if c.action in (INVALID, REJECTED):
             if c.observed is not None:
                 reason = "; ".join(str(p) for p in c.problems[:3]) or "the manifest cannot be read"
@@ -104,6 +114,7 @@ class SyncLoop:
             cursor=cursor,
             reset_cursor=reset,
             next_runs=next_runs,
+            batch=batch,
         )
         return True
 

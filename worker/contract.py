@@ -105,7 +105,10 @@ class Invocation:
         return replace(self, phase="error", attempt=0)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Shallow (the action mapping is shared, never mutated): this runs once per occurrence."""
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out["retry"], out["error_retry"] = asdict(self.retry), asdict(self.error_retry)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Invocation:

@@ -48,6 +48,10 @@ class DesiredStore:
                 )
         return out
 
+    def batch(self) -> Any:
+        """A MULTI pipeline for several ``put_job`` calls (each job's commands stay together)."""
+        return self.r.pipeline(transaction=True)
+
     def put_job(
         self,
         job: Job,
@@ -59,8 +63,10 @@ class DesiredStore:
         cursor: Occurrence | None,
         reset_cursor: bool,
         next_runs: list[datetime],
+        batch: Any = None,
     ) -> None:
-        """Write one job atomically; ``reset_cursor`` replaces the dispatch cursor with ``cursor``."""
+        """Write one job atomically (alone, or inside ``batch``, which the caller executes);
+        ``reset_cursor`` replaces the dispatch cursor with ``cursor``."""
         name = str(job.key)
         fields: dict[str, Any] = {
             "spec": json.dumps(job.spec.raw, sort_keys=True),
@@ -81,31 +87,36 @@ class DesiredStore:
             "condition": READY if active else "Disabled",
             "reason": "" if active else "the job or its collection is disabled",
         }
-        with self.r.pipeline(transaction=True) as pipe:
-            pipe.sadd(self.keys.jobs(), name)
-            pipe.hset(self.keys.job(name), mapping=fields)  # type: ignore[arg-type]
-            pipe.hdel(self.keys.job(name), "stalled")
-            if reset_cursor:
-                pipe.delete(self.keys.sched(name))
-                if cursor is not None:
-                    pipe.hset(
-                        self.keys.sched(name),
-                        mapping={"nextAt": cursor.epoch, "number": cursor.number, "generation": generation},
-                    )
-            if active and (cursor is not None or not reset_cursor):
-                pipe.eval(_DUE_FROM_CURSOR, 2, self.keys.sched(name), self.keys.due(), name)
-            else:
-                pipe.zrem(self.keys.due(), name)
-            if reset_cursor and cursor is None:
-                status.update(condition="Completed", reason="no occurrence is left")
-            if next_runs:
-                status["nextExecutionTime"] = iso(next_runs[0])
-            else:
-                pipe.hdel(self.keys.status(name), "nextExecutionTime")
-            pipe.hset(self.keys.status(name), mapping=status)  # type: ignore[arg-type]
-            pipe.lpush(self.keys.poke(), "sync")
-            pipe.ltrim(self.keys.poke(), 0, 9)
+        pipe = batch if batch is not None else self.r.pipeline(transaction=True)
+        pipe.sadd(self.keys.jobs(), name)
+        pipe.hset(self.keys.job(name), mapping=fields)  # type: ignore[arg-type]
+        pipe.hdel(self.keys.job(name), "stalled")
+        if reset_cursor:
+            pipe.delete(self.keys.sched(name))
+            if cursor is not None:
+                pipe.hset(
+                    self.keys.sched(name),
+                    mapping={"nextAt": cursor.epoch, "number": cursor.number, "generation": generation},
+                )
+        if active and (cursor is not None or not reset_cursor):
+            pipe.eval(_DUE_FROM_CURSOR, 2, self.keys.sched(name), self.keys.due(), name)
+        else:
+            pipe.zrem(self.keys.due(), name)
+        if reset_cursor and cursor is None:
+            status.update(condition="Completed", reason="no occurrence is left")
+        if next_runs:
+            status["nextExecutionTime"] = iso(next_runs[0])
+        else:
+            pipe.hdel(self.keys.status(name), "nextExecutionTime")
+        pipe.hset(self.keys.status(name), mapping=status)  # type: ignore[arg-type]
+        if batch is None:
+            self.poke(pipe)
             pipe.execute()
+
+    def poke(self, pipe: Any) -> None:
+        """Wake the dispatch loop: the due index changed."""
+        pipe.lpush(self.keys.poke(), "sync")
+        pipe.ltrim(self.keys.poke(), 0, 9)
 
     def mark_stalled(self, name: str, reason: str) -> None:
         """An invalid manifest: say why, keep the last good spec running."""

@@ -28,6 +28,17 @@ ABANDONED_RETRIES = 3  # RQ requeues an invocation whose worker died (SIGKILL), 
 ABANDONED_RETRIES = 3  # RQ requeues an invocation whose worker died (SIGKILL), under the same id
 
 
+_MARK = """
+for _, key in ipairs(KEYS) do redis.call('set', key, '1', 'EX', ARGV[1]) end
+return #KEYS
+"""
+_GENERATIONS = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('hget', key, 'generation') or '' end
+return out
+"""
+
+
 @dataclass(frozen=True)
 class DueJob:
     name: str
@@ -41,9 +52,23 @@ class DueJob:
     cursor_generation: int
 
 
+@dataclass
+class Dispatch:
+    """What one pass decided for one due job: invocations to enqueue and the cursor to move to."""
+
+    due: DueJob
+    invocations: list[Invocation]
+    next_at: int | None
+    number: int
+    status: dict[str, str]
+    counters: dict[str, int]
+    history: list[HistoryEntry]
+
+
 class ScheduleStore:
-    def __init__(self, client: redis.Redis, keys: ControllerKeys, queue: Queue, fired_ttl: int):
+    def __init__(self, client: redis.Redis, keys: ControllerKeys, queue: Queue, fired_ttl: int, job_timeout: int = 180):
         self.r, self.keys, self.queue, self.fired_ttl = client, keys, queue, fired_ttl
+        self.job_timeout = job_timeout
 
     def earliest(self) -> float | None:
         first = self.r.zrange(self.keys.due(), 0, 0, withscores=True)
@@ -86,7 +111,7 @@ class ScheduleStore:
         value = self.r.get(self.keys.running(name))
         return _s(value) if value else None
 
-    def enqueue(self, inv: Invocation, job_timeout: int) -> bool:
+    def enqueue(self, inv: Invocation) -> bool:
         """Enqueue once; False when the occurrence was already enqueued (marker or RQ job)."""
         if self.r.exists(self.keys.fired(inv.id)):
             return False
@@ -97,7 +122,7 @@ class ScheduleStore:
                 job_id=inv.id,
                 unique=True,
                 description=inv.id,
-                job_timeout=job_timeout,
+                job_timeout=self.job_timeout,
                 result_ttl=RESULT_TTL,
                 failure_ttl=FAILURE_TTL,
                 retry=Retry(max=ABANDONED_RETRIES),
@@ -106,56 +131,96 @@ class ScheduleStore:
             return False
         return True
 
-    def advance(
-        self,
-        due: DueJob,
-        fired: Sequence[str],
-        next_at: int | None,
-        number: int,
-        status: Mapping[str, str],
-        counters: Mapping[str, int],
-        history: Sequence[HistoryEntry],
-        history_bounds: tuple[int, int],
-    ) -> bool:
-        """Marker(s) + cursor + due index + status in one transaction; False if the job changed."""
-        sched, name = self.keys.sched(due.name), due.name
+    def advance(self, d: Dispatch, history_bounds: tuple[int, int]) -> bool:
+        """Markers + cursor + due index + status of one job in one transaction; False if the job
+        was re-applied meanwhile (its cursor generation changed: the sync's cursor wins)."""
+        sched = self.keys.sched(d.due.name)
         with self.r.pipeline(transaction=True) as pipe:
             try:
-                pipe.watch(sched, self.keys.job(name))
-                if _s(pipe.hget(sched, "generation") or b"") != str(due.cursor_generation) or not pipe.exists(
-                    self.keys.job(name)
-                ):
+                pipe.watch(sched)
+                if _s(pipe.hget(sched, "generation") or b"") != str(d.due.cursor_generation):
                     return False
                 pipe.multi()
-                for inv_id in fired:
-                    pipe.set(self.keys.fired(inv_id), "1", ex=self.fired_ttl)
-                if next_at is None:
-                    pipe.delete(sched)
-                    pipe.zrem(self.keys.due(), name)
-                    pipe.hset(
-                        self.keys.status(name), mapping={"condition": COMPLETED, "reason": "no occurrence is left"}
-                    )
-                    pipe.hdel(self.keys.status(name), "nextExecutionTime")
-                else:
-                    pipe.hset(sched, mapping={"nextAt": next_at, "number": number})
-                    pipe.zadd(self.keys.due(), {name: next_at})
-                if status:
-                    pipe.hset(self.keys.status(name), mapping=dict(status))  # type: ignore[arg-type]
-                for field, amount in counters.items():
-                    pipe.hincrby(self.keys.status(name), field, amount)
-                for i, entry in enumerate(history):
-                    add_history(
-                        pipe,
-                        self.keys,
-                        entry,
-                        score_ms=_ms(entry.start_time) + i,
-                        max_entries=history_bounds[0],
-                        max_age_seconds=history_bounds[1],
-                    )
+                self._advance_commands(pipe, d, history_bounds)
                 pipe.execute()
             except redis.WatchError:
                 return False
         return True
+
+    def commit(self, batch: Sequence[Dispatch], history_bounds: tuple[int, int]) -> bool:
+        """Enqueue and advance a whole batch in one optimistic transaction.
+
+        WATCHes every cursor and fired marker of the batch, skips occurrences already marked and
+        jobs whose cursor changed (a sync re-applied them), then queues the RQ jobs, the markers
+        and the new cursors in one MULTI. False when a watched key changed: the caller then falls
+        back to the one-job-at-a-time path.
+        """
+        invs = [inv for d in batch for inv in d.invocations]
+        fired_keys = [self.keys.fired(inv.id) for inv in invs]
+        sched_keys = [self.keys.sched(d.due.name) for d in batch]
+        with self.r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(*sched_keys, *fired_keys)
+                already = {inv.id for inv, v in zip(invs, pipe.mget(fired_keys) if invs else [], strict=True) if v}
+                gens = pipe.eval(_GENERATIONS, len(sched_keys), *sched_keys)
+                fresh = [d for d, g in zip(batch, gens, strict=True) if _s(g or b"") == str(d.due.cursor_generation)]
+                pipe.multi()
+                todo = [inv for d in fresh for inv in d.invocations if inv.id not in already]
+                if todo:
+                    self.queue.enqueue_many([self._data(inv) for inv in todo], pipeline=pipe)
+                fired = [self.keys.fired(inv.id) for d in fresh for inv in d.invocations]
+                if fired:
+                    pipe.eval(_MARK, len(fired), *fired, self.fired_ttl)
+                due = {d.due.name: d.next_at for d in fresh if d.next_at is not None}
+                if due:
+                    pipe.zadd(self.keys.due(), due)
+                for d in fresh:
+                    self._advance_commands(pipe, d, history_bounds, batched=True)
+                pipe.execute()
+            except redis.WatchError:
+                return False
+        return True
+
+    def _data(self, inv: Invocation) -> Any:
+        return Queue.prepare_data(
+            TASK,
+            (inv.to_dict(),),
+            job_id=inv.id,
+            description=inv.id,
+            timeout=self.job_timeout,
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+            retry=Retry(max=ABANDONED_RETRIES),
+        )
+
+    def _advance_commands(self, pipe: Any, d: Dispatch, bounds: tuple[int, int], batched: bool = False) -> None:
+        """One job's markers, cursor, due entry and status (markers and due entries are written
+        for the whole batch at once by ``commit`` when ``batched``)."""
+        name, sched, status_key = d.due.name, self.keys.sched(d.due.name), self.keys.status(d.due.name)
+        for inv in [] if batched else d.invocations:
+            pipe.set(self.keys.fired(inv.id), "1", ex=self.fired_ttl)
+        if d.next_at is None:
+            pipe.delete(sched)
+            pipe.zrem(self.keys.due(), name)
+            pipe.hset(status_key, mapping={"condition": COMPLETED, "reason": "no occurrence is left"})
+            pipe.hdel(status_key, "nextExecutionTime")
+        else:
+            pipe.hset(sched, mapping={"nextAt": d.next_at, "number": d.number})
+            if not batched:
+                pipe.zadd(self.keys.due(), {name: d.next_at})
+        if d.status:
+            pipe.hset(status_key, mapping=dict(d.status))
+        for field, amount in d.counters.items():
+            pipe.hincrby(status_key, field, amount)
+        for i, entry in enumerate(d.history):
+            add_history(
+                pipe,
+                self.keys,
+                entry,
+                score_ms=_ms(entry.start_time) + i,
+                max_entries=bounds[0],
+                max_age_seconds=bounds[1],
+            )
 
     def drop(self, name: str) -> None:
         self.r.zrem(self.keys.due(), name)
