@@ -19,7 +19,7 @@ import redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
-from controller.state.keys import COMPLETED, ControllerKeys
+from controller.state.keys import ControllerKeys
 from worker.contract import TASK, HistoryEntry, Invocation, add_history
 
 RESULT_TTL = 24 * 3600  # RQ keeps finished invocations a day (dedup also has the fired marker)
@@ -31,6 +31,24 @@ ABANDONED_RETRIES = 3  # RQ requeues an invocation whose worker died (SIGKILL), 
 _MARK = """
 for _, key in ipairs(KEYS) do redis.call('set', key, '1', 'EX', ARGV[1]) end
 return #KEYS
+"""
+# Cursors, due index and status of a whole batch in one command (the MULTI around it keeps it
+# atomic with the enqueues); keys are derived by the caller and passed as arguments.
+_ADVANCE = """
+for i = 1, #ARGV, 6 do
+  local name, sched, status, at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if at == '' then
+    redis.call('del', sched)
+    redis.call('zrem', KEYS[1], name)
+    redis.call('hset', status, 'condition', 'Completed', 'reason', 'no occurrence is left')
+    redis.call('hdel', status, 'nextExecutionTime')
+  else
+    redis.call('hset', sched, 'nextAt', at, 'number', ARGV[i + 4])
+    redis.call('zadd', KEYS[1], at, name)
+  end
+  for field, value in pairs(cjson.decode(ARGV[i + 5])) do redis.call('hset', status, field, value) end
+end
+return #ARGV / 6
 """
 _GENERATIONS = """
 local out = {}
@@ -82,27 +100,27 @@ class ScheduleStore:
         """Each due job with its cursor, or its name alone when it vanished meanwhile."""
         with self.r.pipeline(transaction=False) as pipe:
             for n in names:
-                pipe.hgetall(self.keys.job(n))
-                pipe.hgetall(self.keys.sched(n))
+                pipe.hmget(self.keys.job(n), "spec", "generation", "createdAt", "gitSha", "active")
+                pipe.hmget(self.keys.sched(n), "nextAt", "number", "generation")
             rows = pipe.execute()
         out: list[DueJob | str] = []
         for i, n in enumerate(names):
-            job = {_s(k): _s(v) for k, v in rows[2 * i].items()}
-            cur = {_s(k): _s(v) for k, v in rows[2 * i + 1].items()}
-            if "spec" not in job or "nextAt" not in cur:
+            spec, generation, created, sha, active = rows[2 * i]
+            next_at, number, cursor_generation = rows[2 * i + 1]
+            if spec is None or next_at is None:
                 out.append(n)
                 continue
             out.append(
                 DueJob(
                     n,
-                    json.loads(job["spec"]),
-                    int(job.get("generation", 1)),
-                    datetime.fromtimestamp(float(job.get("createdAt", 0)), UTC),
-                    job.get("gitSha") or None,
-                    job.get("active") == "1",
-                    int(cur["nextAt"]),
-                    int(cur.get("number", 1)),
-                    int(cur.get("generation", 0)),
+                    json.loads(spec),
+                    int(generation or 1),
+                    datetime.fromtimestamp(float(created or 0), UTC),
+                    _s(sha) if sha else None,
+                    active == b"1",
+                    int(next_at),
+                    int(number or 1),
+                    int(cursor_generation or 0),
                 )
             )
         return out
@@ -150,7 +168,7 @@ class ScheduleStore:
     def commit(self, batch: Sequence[Dispatch], history_bounds: tuple[int, int]) -> bool:
         """Enqueue and advance a whole batch in one optimistic transaction.
 
-        WATCHes every cursor and fired marker of the batch, skips occurrences already marked and
+        WATCHes every cursor of the batch, skips occurrences already marked (fired) and
         jobs whose cursor changed (a sync re-applied them), then queues the RQ jobs, the markers
         and the new cursors in one MULTI. False when a watched key changed: the caller then falls
         back to the one-job-at-a-time path.
@@ -160,7 +178,9 @@ class ScheduleStore:
         sched_keys = [self.keys.sched(d.due.name) for d in batch]
         with self.r.pipeline(transaction=True) as pipe:
             try:
-                pipe.watch(*sched_keys, *fired_keys)
+                # Watching the cursors is enough: whoever enqueues an occurrence also moves its job's
+                # cursor in the same MULTI, so a concurrent dispatcher's EXEC fails here.
+                pipe.watch(*sched_keys)
                 already = {inv.id for inv, v in zip(invs, pipe.mget(fired_keys) if invs else [], strict=True) if v}
                 gens = pipe.eval(_GENERATIONS, len(sched_keys), *sched_keys)
                 fresh = [d for d, g in zip(batch, gens, strict=True) if _s(g or b"") == str(d.due.cursor_generation)]
@@ -171,11 +191,10 @@ class ScheduleStore:
                 fired = [self.keys.fired(inv.id) for d in fresh for inv in d.invocations]
                 if fired:
                     pipe.eval(_MARK, len(fired), *fired, self.fired_ttl)
-                due = {d.due.name: d.next_at for d in fresh if d.next_at is not None}
-                if due:
-                    pipe.zadd(self.keys.due(), due)
+                if fresh:
+                    pipe.eval(_ADVANCE, 1, self.keys.due(), *self._advance_args(fresh))
                 for d in fresh:
-                    self._advance_commands(pipe, d, history_bounds, batched=True)
+                    self._extras(pipe, d, history_bounds)
                 pipe.execute()
             except redis.WatchError:
                 return False
@@ -193,25 +212,25 @@ class ScheduleStore:
             retry=Retry(max=ABANDONED_RETRIES),
         )
 
-    def _advance_commands(self, pipe: Any, d: Dispatch, bounds: tuple[int, int], batched: bool = False) -> None:
-        """One job's markers, cursor, due entry and status (markers and due entries are written
-        for the whole batch at once by ``commit`` when ``batched``)."""
-        name, sched, status_key = d.due.name, self.keys.sched(d.due.name), self.keys.status(d.due.name)
-        for inv in [] if batched else d.invocations:
-            pipe.set(self.keys.fired(inv.id), "1", ex=self.fired_ttl)
-        if d.next_at is None:
-            pipe.delete(sched)
-            pipe.zrem(self.keys.due(), name)
-            pipe.hset(status_key, mapping={"condition": COMPLETED, "reason": "no occurrence is left"})
-            pipe.hdel(status_key, "nextExecutionTime")
-        else:
-            pipe.hset(sched, mapping={"nextAt": d.next_at, "number": d.number})
-            if not batched:
-                pipe.zadd(self.keys.due(), {name: d.next_at})
-        if d.status:
-            pipe.hset(status_key, mapping=dict(d.status))
+    def _advance_args(self, batch: Sequence[Dispatch]) -> list[Any]:
+        """Arguments of ``_ADVANCE``: per job name, cursor key, status key, nextAt ('' = done),
+        number and the status fields as JSON."""
+        args: list[Any] = []
+        for d in batch:
+            args += [
+                d.due.name,
+                self.keys.sched(d.due.name),
+                self.keys.status(d.due.name),
+                "" if d.next_at is None else d.next_at,
+                d.number,
+                json.dumps(d.status),
+            ]
+        return args
+
+    def _extras(self, pipe: Any, d: Dispatch, bounds: tuple[int, int]) -> None:
+        """Counters and history entries (missed/skipped occurrences), rare, per job."""
         for field, amount in d.counters.items():
-            pipe.hincrby(status_key, field, amount)
+            pipe.hincrby(self.keys.status(d.due.name), field, amount)
         for i, entry in enumerate(d.history):
             add_history(
                 pipe,
@@ -221,6 +240,13 @@ class ScheduleStore:
                 max_entries=bounds[0],
                 max_age_seconds=bounds[1],
             )
+
+    def _advance_commands(self, pipe: Any, d: Dispatch, bounds: tuple[int, int]) -> None:
+        """One job's markers, cursor, due entry and status (the one-job fallback path)."""
+        for inv in d.invocations:
+            pipe.set(self.keys.fired(inv.id), "1", ex=self.fired_ttl)
+        pipe.eval(_ADVANCE, 1, self.keys.due(), *self._advance_args([d]))
+        self._extras(pipe, d, bounds)
 
     def drop(self, name: str) -> None:
         self.r.zrem(self.keys.due(), name)
