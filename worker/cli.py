@@ -54,6 +54,7 @@ def connect(url: str) -> redis.Redis:
 def run_worker(redis_url: str | None, queues: list[str] | None, burst: bool, name: str | None = None) -> int:
     settings = WorkerSettings.from_env(redis_url=redis_url)
     connection = connect(settings.redis_url)
+    preload(settings)
     # The worker blocks on the queue for worker_ttl - 15 s and runs maintenance (which requeues the
     # invocations of dead workers) only between waits, so the two intervals are tied together.
     worker = Worker(
@@ -65,6 +66,26 @@ def run_worker(redis_url: str | None, queues: list[str] | None, burst: bool, nam
     )
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     return 0
+
+
+def preload(settings: WorkerSettings) -> None:
+    """Import the task and every target, and load the trust store, once in the parent: RQ forks a
+    work horse per invocation, and each would otherwise pay for these imports again."""
+    import importlib
+
+    from worker.targets import TARGETS
+    from worker.targets.http_auth import default_context
+
+    importlib.import_module("worker.tasks")
+    for spec in set(TARGETS.values()):
+        try:
+            importlib.import_module(spec.partition(":")[0])
+        except ImportError:  # an optional SDK missing: the target reports it per invocation
+            pass
+    import httpx
+
+    # httpx imports its transport (httpcore, h11, idna) when the first client is built: do it here.
+    httpx.Client(verify=default_context(settings.ca_bundle)).close()
 
 
 def show_history(

@@ -9,6 +9,7 @@ worker process until shortly before they expire, keyed by a hash of the credenti
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import ssl
@@ -40,10 +41,18 @@ def ssl_context(auth: Mapping[str, Any] | None, secrets: SecretResolver, setting
     httpx ignores ``cert=`` when ``verify`` is a path (test-peers.md pitfall), so the chain is
     loaded into the context itself.
     """
+    if not (auth and auth.get("type") == "clientCertificate"):
+        return default_context(settings.ca_bundle)
     ctx = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else ssl.create_default_context()
-    if auth and auth.get("type") == "clientCertificate":
-        _load_client_cert(ctx, auth, secrets)
+    _load_client_cert(ctx, auth, secrets)
     return ctx
+
+
+@functools.cache
+def default_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """The trust store, loaded once per process (loading it costs more than a local request);
+    the worker warms it before forking, so every work horse inherits it."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
 
 
 def _load_client_cert(ctx: ssl.SSLContext, auth: Mapping[str, Any], secrets: SecretResolver) -> None:
