@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -141,11 +140,12 @@ class Dispatcher:
                 stop.wait(0.2)
                 continue
             try:
-                n = self.run_pass(clock())
+                now = clock()
+                n = self.run_pass(now)
                 if n:
                     log.info("dispatch: enqueued %d invocation(s)", n)
                 earliest = self.store.earliest()
-                wait = self.settings.max_sleep if earliest is None else earliest - time.time()
+                wait = self.settings.max_sleep if earliest is None else earliest - now.timestamp()
                 self.store.wait_for_poke(min(self.settings.max_sleep, max(0.0, wait)))
             except Exception:
                 log.exception("dispatch pass failed")
