@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.peers.ports import free_port, wait_for_port
+from tests.peers.ports import free_port, stop_process, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = ROOT / ".cache" / "node" / "node_modules" / ".bin" / "azurite-queue"
@@ -52,10 +52,4 @@ class Azurite:
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
