@@ -139,7 +139,7 @@ def median(values: list[float]) -> float:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     n = int(args[0]) if args else int(os.environ.get("CRONPLANE_BENCH_JOBS", "10000"))
-    rounds = int(os.environ.get("CRONPLANE_BENCH_ROUNDS", "3"))
+    rounds = int(os.environ.get("CRONPLANE_BENCH_ROUNDS", "5"))
     settings = ControllerSettings()
     raws, applies, sizes, disps, ratios = [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="cronplane-bench-") as tmp:
