@@ -17,6 +17,7 @@ retries. Nothing a target raises reaches history as a traceback: only its one-li
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -125,7 +126,9 @@ class Runner:
     def _schedule_retry(self, inv: Invocation, delay: float, retry_after: float | None) -> str:
         nxt = inv.next_attempt()
         wait = max(delay, retry_after or 0.0)
-        when = datetime.fromtimestamp(self.clock() + wait, UTC)
+        # RQ's scheduler keeps whole seconds (it truncates): round the due time up, so a retry
+        # never starts before its interval has passed.
+        when = datetime.fromtimestamp(math.ceil(self.clock() + wait), UTC)
         self.store.hold_running(inv.job, inv.id, int(wait) + self.settings.job_timeout * 2)
         job_id = f"{inv.id}-{'m' if inv.phase == 'main' else 'e'}{nxt.attempt}"
         from rq.exceptions import DuplicateJobError
