@@ -142,7 +142,8 @@ class Keys:
         return f"{self.prefix}:history:{job}"
 
     def running(self, job: str) -> str:
-        """STRING: invocation id of the job's running invocation (with a TTL); concurrency policy."""
+        """STRING: the RQ job id carrying the running attempt (or its scheduled retry), with a TTL;
+        read by the concurrency policies (replace stops that RQ job)."""
         return f"{self.prefix}:running:{job}"
 
     def history_jobs(self) -> str:

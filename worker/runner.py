@@ -69,16 +69,19 @@ class Runner:
         settings: WorkerSettings,
         secrets: SecretResolver | None = None,
         clock: Clock = time.time,
+        rq_job_id: str | None = None,
     ):
         self.store, self.queue, self.settings = store, queue, settings
         self.secrets = secrets or EnvFileSecrets()
         self.clock = clock
+        self.rq_job_id = rq_job_id  # the RQ job carrying this attempt (what `replace` stops)
 
     def run(self, inv: Invocation) -> str:
         main = inv.phase == "main"
         action = inv.action if main else (inv.action.get("errorAction") or {})
-        if main and inv.attempt == 0:
-            self.store.hold_running(inv.job, inv.id, self.settings.job_timeout * 2)
+        marker = self.rq_job_id or inv.id
+        if main:
+            self.store.hold_running(inv.job, marker, self.settings.job_timeout * 2)
         started = self.clock()
         outcome = attempt(action, inv, self.secrets, self.settings)
         ended = self.clock()
@@ -93,7 +96,7 @@ class Runner:
             return self._schedule_retry(inv, policy.delay_before(inv.attempt + 1), outcome.retry_after)
         if faulted and inv.action.get("errorAction"):
             return self.run(inv.to_error_phase())
-        self.store.release_running(inv.job, inv.id)
+        self.store.release_running(inv.job, marker)
         return "completed" if outcome.ok else ("faulted" if main else "error-action-failed")
 
     def _record(self, inv: Invocation, outcome: Outcome, started: float, ended: float, faulted: bool) -> None:
@@ -129,8 +132,8 @@ class Runner:
         # RQ's scheduler keeps whole seconds (it truncates): round the due time up, so a retry
         # never starts before its interval has passed.
         when = datetime.fromtimestamp(math.ceil(self.clock() + wait), UTC)
-        self.store.hold_running(inv.job, inv.id, int(wait) + self.settings.job_timeout * 2)
         job_id = f"{inv.id}-{'m' if inv.phase == 'main' else 'e'}{nxt.attempt}"
+        self.store.hold_running(inv.job, job_id, int(wait) + self.settings.job_timeout * 2)
         from rq.exceptions import DuplicateJobError
 
         try:

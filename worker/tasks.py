@@ -24,4 +24,4 @@ def run_invocation(payload: dict[str, Any]) -> str:
     settings = WorkerSettings.from_env()
     invocation = Invocation.from_dict(payload)
     queue = Queue(job.origin, connection=job.connection)
-    return Runner(WorkerStore(job.connection, settings), queue, settings).run(invocation)
+    return Runner(WorkerStore(job.connection, settings), queue, settings, rq_job_id=job.id).run(invocation)

@@ -231,3 +231,21 @@ def test_plan_base_ref_needs_no_redis(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "runs move from 05:00 to 06:00 UTC" in out.stdout and "| + | `ops/b` | created |" in out.stdout
     assert str(ROOT) != str(repo)
+
+
+def test_status_shows_conditions_next_runs_and_counters(redis_url: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    write(tmp_path, COLLECTION.replace("STATE", "enabled") + job("a") + job("b", extra="  state: disabled\n"))
+    cp("apply", str(tmp_path), "--redis-url", redis_url, "--now", "2026-01-01T00:05:00Z")
+    capsys.readouterr()
+    assert cp("status", "--output", "json", "--redis-url", redis_url) == 0
+    jobs = json.loads(capsys.readouterr().out)["jobs"]
+    assert jobs["ops/a"]["condition"] == "Ready" and jobs["ops/a"]["nextRuns"][:2] == [
+        "2026-01-01T00:10:00Z",
+        "2026-01-01T00:20:00Z",
+    ]
+    assert jobs["ops/b"]["condition"] == "Disabled" and jobs["ops/a"]["observedGeneration"] == "1"
+    assert cp("status", "a", "--redis-url", redis_url) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ops/a: Ready") and "next 2026-01-01T00:10:00Z" in out and "jobs.yaml:6" in out
+    assert cp("status", "--redis-url", "redis://127.0.0.1:1/0") == 1
+    assert "cannot reach Redis" in capsys.readouterr().err
