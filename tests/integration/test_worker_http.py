@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import time
 import zlib
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -50,6 +51,22 @@ def history(client: redis.Redis, job: str = "c1/j") -> list[HistoryEntry]:
     return [HistoryEntry.from_json(r) for r in client.zrange(KEYS.history(job), 0, -1)]
 
 
+def assert_retried_then_error_action(entries: list[HistoryEntry], retries: int, interval: float) -> None:
+    """Main attempts 0..retries failed, each starting ``interval`` to ``interval`` + 2 s after the
+    previous one ended (retry due times are whole seconds), then one completed error action."""
+    entries = sorted(entries, key=lambda e: e.start_time)
+    expected = [("MainAction", "failed", n) for n in range(retries + 1)] + [("ErrorAction", "completed", 0)]
+    assert [(e.action_name, e.status, e.retry_count) for e in entries] == expected
+    main = entries[: retries + 1]
+    for before, after in itertools.pairwise(main):
+        gap = _instant(after.start_time) - _instant(before.end_time)
+        assert interval <= gap < interval + 2, (before, after)
+
+
+def _instant(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def http(uri: str, method: str = "POST", **request: Any) -> dict[str, Any]:
     return {"type": "http", "request": {"method": method, "uri": uri, **request}}
 
@@ -85,15 +102,8 @@ def test_retries_at_their_interval_then_error_action(
     enqueue(redis_url, inv)
     with running_worker(redis_url):
         wait_until(lambda: len(history(redis_client)) >= 4, timeout=60)
-    entries = sorted(history(redis_client), key=lambda e: e.start_time)
-    assert [(e.action_name, e.status, e.retry_count) for e in entries] == [
-        ("MainAction", "failed", 0),
-        ("MainAction", "failed", 1),
-        ("MainAction", "failed", 2),
-        ("ErrorAction", "completed", 0),
-    ]
-    starts = [time.mktime(time.strptime(e.start_time[:19], "%Y-%m-%dT%H:%M:%S")) for e in entries[:3]]
-    assert all(1 <= b - a <= 4 for a, b in itertools.pairwise(starts)), starts
+    entries = history(redis_client)
+    assert_retried_then_error_action(entries, retries=2, interval=1.0)
     status = redis_client.hgetall(KEYS.status("c1/j"))
     assert (status["executionCount"], status["failureCount"], status["faultedCount"]) == ("3", "3", "1")
     assert status["condition"] == "Faulted"
