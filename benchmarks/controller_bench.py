@@ -35,17 +35,18 @@ from controller.sync import SyncLoop
 from worker.contract import TASK
 
 DUE = datetime(2030, 1, 1, tzinfo=UTC)
+PER_COLLECTION = 1000  # the p20premium plan's limit (Azure's largest)
 MANIFEST = """apiVersion: cronplane/v1
 kind: Job
-metadata: {{name: job-{i}, collection: bench}}
+metadata: {{name: job-{i}, collection: bench-{c}}}
 spec:
   startTime: "2030-01-01T00:00:00Z"
   action: {{type: http, request: {{method: POST, uri: "http://127.0.0.1:9/{i}", body: "x"}}}}
 """
 COLLECTION = """apiVersion: cronplane/v1
 kind: JobCollection
-metadata: {name: bench}
-spec: {quota: {maxJobCount: 1000000}}
+metadata: {{name: bench-{c}}}
+spec: {{plan: p20premium}}
 """
 
 
@@ -72,9 +73,10 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], redis.Redis]:
 
 
 def write_manifests(root: Path, n: int) -> None:
-    (root / "collection.yaml").write_text(COLLECTION)
+    for c in range((n + PER_COLLECTION - 1) // PER_COLLECTION):
+        (root / f"collection-{c}.yaml").write_text(COLLECTION.format(c=c))
     for i in range(n):
-        (root / f"job-{i:05d}.yaml").write_text(MANIFEST.format(i=i))
+        (root / f"job-{i:05d}.yaml").write_text(MANIFEST.format(i=i, c=i // PER_COLLECTION))
 
 
 def cold_apply(client: redis.Redis, root: Path, settings: ControllerSettings) -> tuple[float, float]:

@@ -1,13 +1,15 @@
 """Generates the README's manifest reference from the JSON Schemas (the single source of truth).
 
-``python -m controller.docs README.md`` rewrites the section between the markers;
-``--check`` exits 1 when the README is out of date (a test runs it).
+``python -m controller.docs README.md`` rewrites the section between the markers
+``<!-- BEGIN manifest-reference -->`` and ``<!-- END manifest-reference -->``; ``--check``
+exits 1 when the README is out of date (a test runs it) and changes nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +121,11 @@ def _notes(sub: Mapping[str, Any], root: Mapping[str, Any]) -> str:
 
 
 def update(readme: Path, check: bool) -> int:
-    text = readme.read_text()
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"{readme}: cannot read: {e}", file=sys.stderr)
+        return 1
     if BEGIN not in text or END not in text:
         print(f"{readme}: no {BEGIN} ... {END} markers", file=sys.stderr)
         return 1
@@ -131,10 +137,19 @@ def update(readme: Path, check: bool) -> int:
             print(f"{readme}: the manifest reference is out of date; run make docs", file=sys.stderr)
             return 1
         return 0
-    readme.write_text(new)
+    readme.write_text(new, encoding="utf-8")
     return 0
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m controller.docs", description="Generate the README manifest reference from the schemas."
+    )
+    parser.add_argument("readme", type=Path, help="the README to update (README.md)")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the reference is out of date; write nothing")
+    args = parser.parse_args(argv)
+    return update(args.readme, args.check)
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    sys.exit(update(Path(next(a for a in args if not a.startswith("-"))), "--check" in args))
+    sys.exit(main())

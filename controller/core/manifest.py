@@ -1,9 +1,9 @@
 """One manifest file (bytes) → jobs, collections and problems with file:line:column. Pure.
 
-Pipeline per document: YAML with positions (``yamlpos``) → kind and metadata → inline-secret
-check → schema-driven normalization (``schemas.normalize``) → JSON Schema validation → the
-per-document rules (``rules``) → model objects. A document with any problem yields no model
-object, only problems; every problem carries the job (or collection) it belongs to when the
+Pipeline per document: YAML with positions (``yamlpos``) → apiVersion and kind → schema-driven
+normalization (``normalize``) → inline-secret check → JSON Schema validation (``schemas``) →
+the per-document rules (``rules``) → model objects. A document with any problem yields no model
+object, only problems; every problem names the job (or collection) it belongs to when the
 document's metadata is readable, so the sync loop can mark exactly that job Stalled and keep its
 last good spec. Nothing here raises for any input bytes.
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.core import rules, schemas
+from controller.core import limits, rules, schemas
 from controller.core.model import (
     DEFAULT_COLLECTION,
     Collection,
@@ -24,10 +24,12 @@ from controller.core.model import (
     SourceRef,
     collection_from_dict,
 )
+from controller.core.normalize import normalize, typed_locations
 from controller.core.yamlpos import Document, load_documents
 
 API_VERSION = "cronplane/v1"
 KINDS = tuple(schemas.SCHEMA_FILES)
+Finding = tuple[tuple[str | int, ...], str, bool]  # path, message, point at the key
 
 
 @dataclass(frozen=True)
@@ -39,35 +41,38 @@ class Problem:
     message: str
     job: JobKey | None = None
     collection: str | None = None
-    rejected: bool = False  # a valid manifest refused by a quota (not a format error)
+    rejected: bool = False  # a valid manifest refused by a quota (Azure: 409), not a format error
 
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
         return f"{self.path}:{self.line}:{self.column}: {where}{self.message}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ParsedFile:
     path: str
     jobs: list[Job] = field(default_factory=list)
     collections: list[Collection] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    documents: dict[int, Document] = field(default_factory=dict, repr=False)  # by SourceRef.line
 
 
 def parse_manifest(path: str, data: bytes) -> ParsedFile:
+    """Every document of one file; problems instead of exceptions."""
     result = ParsedFile(path)
     docs, issues = load_documents(data)
     for issue in issues:
         result.problems.append(Problem(path, issue.line, issue.column, field_name(issue.path), issue.message))
     for doc in docs:
-        if doc.value is not None:
+        if doc.value is not None:  # an empty document (a lone ---, only comments) is ignored
+            result.documents[doc.line] = doc
             _parse_document(path, doc, result)
     return result
 
 
 def field_name(path: tuple[str | int, ...]) -> str:
     """Dotted field path as people write it: spec fields without the leading ``spec.``."""
-    parts = list(path[1:]) if path[:1] == ("spec",) else list(path)
+    parts = list(path[1:]) if path[:1] == ("spec",) and len(path) > 1 else list(path)
     out = ""
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -83,22 +88,34 @@ def _parse_document(path: str, doc: Document, result: ParsedFile) -> None:
         )
         return
     kind = _kind(value)
-    owner = _owner(value, kind)
-    findings = list(_header_findings(value, kind))
+    findings = _header_findings(value, kind)
     if not findings:
-        secret_paths = {p for p, _ in rules.inline_secrets(value.get("spec"), ("spec",))}
-        findings += [(p, rules.INLINE_SECRET, False) for p in sorted(secret_paths, key=str)]
         schema = schemas.load_schemas()[kind]
-        value = schemas.normalize(value, schema, schema)
-        findings += [f for f in schemas.schema_errors(kind, value) if not _under(f[0], secret_paths)]
-        if not findings and kind == "Job":
-            findings += [(p, m, False) for p, m in rules.job_rules(value["spec"])]
-    job, coll = owner if isinstance(owner, JobKey) else None, owner if isinstance(owner, str) else None
-    for fpath, message, at_key in findings:
-        line, col = doc.position(fpath, key=at_key)
-        result.problems.append(Problem(path, line, col, field_name(fpath), message, job, coll))
+        value = normalize(value, schema, schema)
+        findings = _findings(kind, value, schema)
+    owner = _owner(value, kind)
+    job, coll = (owner, None) if isinstance(owner, JobKey) else (None, owner)
+    located = sorted((doc.position(p, key=k), field_name(p), m) for p, m, k in findings)
+    for (line, col), name, message in located[: limits.MAX_PROBLEMS_PER_DOCUMENT]:
+        result.problems.append(Problem(path, line, col, name, message, job, coll))
+    if len(located) > limits.MAX_PROBLEMS_PER_DOCUMENT:
+        more = len(located) - limits.MAX_PROBLEMS_PER_DOCUMENT
+        result.problems.append(Problem(path, doc.line, doc.column, "", f"... and {more} more problems", job, coll))
     if not findings:
         _build(path, doc, value, kind, result)
+
+
+def _findings(kind: str, value: dict[str, Any], schema: Mapping[str, Any]) -> list[Finding]:
+    typed = typed_locations(value, schema, schema)
+    secrets = rules.secret_findings(value, typed)
+    hidden = {p for p, _ in secrets}  # a secret's own schema errors would only repeat the point
+    findings: list[Finding] = [(p, m, False) for p, m in secrets]
+    findings += [f for f in schemas.schema_errors(kind, value) if not any(f[0][: len(h)] == h for h in hidden)]
+    if findings:
+        return findings  # the rules below assume a document the schema accepts
+    findings += [(p, m, False) for p, m in rules.typed_findings(value, typed)]
+    found = rules.job_rules(value["spec"]) if kind == "Job" else rules.collection_rules(value.get("spec") or {})
+    return findings + [(p, m, False) for p, m in found]
 
 
 def _kind(value: Mapping[str, Any]) -> str:
@@ -109,11 +126,11 @@ def _kind(value: Mapping[str, Any]) -> str:
     return str(kind)
 
 
-def _header_findings(value: Mapping[str, Any], kind: str) -> list[tuple[tuple[str | int, ...], str, bool]]:
+def _header_findings(value: Mapping[str, Any], kind: str) -> list[Finding]:
     if value.get("apiVersion") != API_VERSION:
-        return [(("apiVersion",), f"must be {API_VERSION} (got {value.get('apiVersion')!r})", False)]
+        return [(("apiVersion",), f"must be {API_VERSION} (got {value.get('apiVersion')!r:.60})", False)]
     if kind not in KINDS:
-        return [(("kind",), f"unknown kind {value.get('kind')!r} (expected one of: {', '.join(KINDS)})", False)]
+        return [(("kind",), f"unknown kind {value.get('kind')!r:.60} (expected one of: {', '.join(KINDS)})", False)]
     return []
 
 
@@ -123,20 +140,24 @@ def _owner(value: Mapping[str, Any], kind: str) -> JobKey | str | None:
         return None
     if kind == "JobCollection":
         return meta["name"]
+    if kind != "Job":
+        return None
     collection = meta.get("collection", DEFAULT_COLLECTION)
     return JobKey(collection if isinstance(collection, str) else DEFAULT_COLLECTION, meta["name"])
-
-
-def _under(path: tuple[str | int, ...], roots: set[tuple[str | int, ...]]) -> bool:
-    return any(path[: len(r)] == r for r in roots)
 
 
 def _build(path: str, doc: Document, value: dict[str, Any], kind: str, result: ParsedFile) -> None:
     meta = value["metadata"]
     source = SourceRef(path, doc.line)
-    if kind == "JobCollection":
-        result.collections.append(collection_from_dict(meta["name"], value.get("spec") or {}, source))
-        return
-    spec = {k: v for k, v in value["spec"].items() if k != "status"}  # Azure's read-only status
-    key = JobKey(meta.get("collection", DEFAULT_COLLECTION), meta["name"])
-    result.jobs.append(Job(key, JobSpec.from_dict(spec), dict(meta.get("labels") or {}), source))
+    try:
+        if kind == "JobCollection":
+            result.collections.append(collection_from_dict(meta["name"], value.get("spec") or {}, source))
+            return
+        spec = {k: v for k, v in value["spec"].items() if k != "status"}  # Azure's read-only status
+        key = JobKey(meta.get("collection", DEFAULT_COLLECTION), meta["name"])
+        result.jobs.append(Job(key, JobSpec.from_dict(spec), dict(meta.get("labels") or {}), source))
+    except Exception as e:  # the last guard: validation should have refused what the model cannot take
+        owner = _owner(value, kind)
+        job, coll = (owner, None) if isinstance(owner, JobKey) else (None, owner)
+        message = f"cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        result.problems.append(Problem(path, doc.line, doc.column, "", message, job, coll))

@@ -1,37 +1,43 @@
 """Rules over the whole set of manifests: duplicates, collections, plan quotas. Pure.
 
 ``load_documents`` is the one entry point that turns file contents into a validated desired
-state (``LoadResult``). A job named by any problem is left out of ``LoadResult.jobs``; quota
-problems are marked ``rejected`` (a valid manifest refused by its collection's limits: Azure
-answered 409 Conflict) so plans can tell them from format errors.
+state (``LoadResult``). A job or collection named by any problem is left out of
+``LoadResult.jobs``/``.collections``; quota problems are marked ``rejected`` (a valid manifest
+refused by its collection's limits: Azure answered 409 Conflict) so plans can tell them from
+format errors. Every problem points at the node it is about (``metadata.name``, ``spec.cron``...).
 
 Quota rules (reference §1.2, §4.1): a collection holds at most ``quota.maxJobCount`` jobs (plan
-default: free 5, standard/premium 50, p20premium 1000; the jobs over the count, in file order,
-are rejected); no job recurs more often than ``quota.maxRecurrence`` (free: hourly), measured as
-the shortest gap between its next 50 occurrences; ``recurrence.count`` ≤ ``maxJobOccurrence``;
-the free plan allows no HTTP authentication; retryInterval ≥ the collection's minimum.
+default: free 5, standard/premium/p10premium 50, p20premium 1000; the jobs over the count, in
+file order, are rejected); no job recurs more often than ``quota.maxRecurrence`` (free: hourly,
+others: every minute); ``recurrence.count`` ≤ ``maxJobOccurrence``; the free plan allows no HTTP
+authentication; retryInterval ≥ the collection's minimum. How often a job recurs (its *period*)
+is Azure's ``frequency × interval``; when a schedule expands it (``minutes: [0, 15, 30, 45]``),
+and for ``cron``/``rrule``, it is the shortest gap between the next ``QUOTA_SAMPLES`` occurrences
+from ``now`` ignoring count/endTime, each gap measured as the longer of elapsed and wall-clock
+time, so a daily job is not "23 hours" on the day clocks spring forward.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection as Names
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from controller.core import rules
+from controller.core import limits, rules
 from controller.core.manifest import Problem, field_name, parse_manifest
-from controller.core.model import (
-    DEFAULT_COLLECTION,
-    Collection,
-    Job,
-    JobKey,
-    Plan,
-    default_collection,
-)
-from controller.core.recurrence import shortest_gap
+from controller.core.model import DEFAULT_COLLECTION, PERIOD_UNITS, Collection, Job, JobKey, Plan, SourceRef, Timing
+from controller.core.model import default_collection as _default_collection
+from controller.core.normalize import Path
+from controller.core.recurrence import Schedule
+from controller.core.zonetime import to_wall
+
+Locate = Callable[[SourceRef | None, Path], tuple[int, int]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoadResult:
     jobs: list[Job] = field(default_factory=list)
     collections: list[Collection] = field(default_factory=list)
@@ -49,7 +55,15 @@ def load_documents(files: Mapping[str, bytes], now: datetime) -> LoadResult:
     parsed = [parse_manifest(path, data) for path, data in sorted(files.items())]
     jobs = [j for p in parsed for j in p.jobs]
     collections = [c for p in parsed for c in p.collections]
-    problems = [x for p in parsed for x in p.problems] + check_set(jobs, collections, now)
+    problems = [x for p in parsed for x in p.problems]
+    broken = {p.collection for p in problems if p.collection is not None}
+    documents = {(p.path, line): doc for p in parsed for line, doc in p.documents.items()}
+
+    def locate(source: SourceRef | None, path: Path) -> tuple[int, int]:
+        doc = documents.get((source.path, source.line)) if source else None
+        return doc.position(path) if doc else _start(source, path)
+
+    problems += check_set(jobs, collections, now, locate=locate, broken=broken)
     bad_jobs = {p.job for p in problems if p.job is not None}
     bad_colls = {p.collection for p in problems if p.collection is not None}
     return LoadResult(
@@ -60,122 +74,150 @@ def load_documents(files: Mapping[str, bytes], now: datetime) -> LoadResult:
     )
 
 
-def check_set(jobs: Sequence[Job], collections: Sequence[Collection], now: datetime) -> list[Problem]:
-    problems = _duplicate_collections(collections)
-    defined = {c.name: c for c in collections}
-    defined.setdefault(DEFAULT_COLLECTION, default_collection())
-    seen: dict[JobKey, Job] = {}
+def check_set(
+    jobs: Sequence[Job],
+    collections: Sequence[Collection],
+    now: datetime,
+    *,
+    locate: Locate | None = None,
+    broken: Names[str] = (),
+) -> list[Problem]:
+    """Duplicates, undefined or invalid collections, plan quotas. ``broken``: collections whose
+    own document is invalid (their jobs wait); ``locate`` finds a field's line:column."""
+    at = locate or _start
+    problems, duplicated = _duplicate_collections(collections, at)
+    defined = {c.name: c for c in collections if c.name not in duplicated}
+    defined.setdefault(DEFAULT_COLLECTION, _default_collection())
+    unusable = set(broken) | duplicated
+    first: dict[JobKey, Job] = {}
     counts: dict[str, int] = {}
     for job in jobs:
-        if job.key in seen:
-            first = seen[job.key].source
-            problems.append(_problem(job, "metadata.name", f"duplicate job {job.key} (also defined at {first})"))
-            problems.append(
-                _problem(seen[job.key], "metadata.name", f"duplicate job {job.key} (also defined at {job.source})")
-            )
+        if job.key in first:
+            problems += _duplicate_jobs(first[job.key], job, at)
             continue
-        seen[job.key] = job
-        coll = defined.get(job.key.collection)
-        if coll is None:
+        first[job.key] = job
+        name = job.key.collection
+        if name in unusable:
             problems.append(
-                _problem(
-                    job,
-                    "metadata.collection",
-                    f"collection {job.key.collection!r} is not defined "
-                    "(add a JobCollection manifest, or leave collection out for 'default')",
-                )
+                _problem(job, at, ("metadata", "collection"), f"collection {name!r} is invalid; fix it first")
             )
-            continue
-        counts[coll.name] = counts.get(coll.name, 0) + 1
-        problems += _job_quota(job, coll, counts[coll.name], now)
+        elif name not in defined:
+            message = (
+                f"collection {name!r} is not defined "
+                "(add a JobCollection manifest, or leave collection out for 'default')"
+            )
+            problems.append(_problem(job, at, ("metadata", "collection"), message))
+        else:
+            counts[name] = counts.get(name, 0) + 1
+            problems += _job_quota(job, defined[name], counts[name], now, at)
     return problems
 
 
-def _duplicate_collections(collections: Sequence[Collection]) -> list[Problem]:
-    out: list[Problem] = []
-    seen: dict[str, object] = {}
+def _duplicate_collections(collections: Sequence[Collection], at: Locate) -> tuple[list[Problem], set[str]]:
+    by_name: dict[str, list[Collection]] = {}
     for c in collections:
-        if c.name in seen:
-            src = c.source
+        by_name.setdefault(c.name, []).append(c)
+    out: list[Problem] = []
+    for name, group in by_name.items():
+        for c in group if len(group) > 1 else ():
+            others = ", ".join(str(o.source) for o in group if o is not c)
+            line, col = at(c.source, ("metadata", "name"))
+            path = c.source.path if c.source else "?"
             out.append(
                 Problem(
-                    src.path if src else "?",
-                    src.line if src else 1,
-                    1,
-                    "metadata.name",
-                    f"duplicate collection {c.name} (also defined at {seen[c.name]})",
-                    collection=c.name,
+                    path, line, col, "metadata.name", f"duplicate collection {name} (also at {others})", collection=name
                 )
             )
-        seen[c.name] = c.source
-    return out
+    return out, {n for n, g in by_name.items() if len(g) > 1}
 
 
-def _job_quota(job: Job, coll: Collection, position: int, now: datetime) -> list[Problem]:
-    q, out = coll.quota, []
+def _duplicate_jobs(first: Job, again: Job, at: Locate) -> list[Problem]:
+    where = ("metadata", "name")
+    return [
+        _problem(again, at, where, f"duplicate job {again.key} (also defined at {first.source})"),
+        _problem(first, at, where, f"duplicate job {first.key} (also defined at {again.source})"),
+    ]
+
+
+def _job_quota(job: Job, coll: Collection, position: int, now: datetime, at: Locate) -> list[Problem]:
+    q, quota = coll.quota, coll.raw.get("quota") or {}
+    out: list[Problem] = []
     if position > q.max_job_count:
-        out.append(
-            _problem(
-                job,
-                "metadata.collection",
-                f"collection {coll.name} allows at most {q.max_job_count} "
-                f"jobs (plan {coll.plan.value}); this is job {position}",
-                rejected=True,
-            )
+        by = "quota.maxJobCount" if "maxJobCount" in quota else f"plan {coll.plan.value}"
+        message = f"collection {coll.name} allows at most {q.max_job_count} jobs ({by}); this is job {position}"
+        out.append(_problem(job, at, ("metadata", "collection"), message, rejected=True))
+    try:
+        period = job_period(job.spec.timing, now)
+    except (ValueError, OverflowError, ArithmeticError) as e:  # the engine refused the schedule
+        out.append(_problem(job, at, _timing_path(job.spec.timing), f"cannot compute occurrences: {e}"))
+        period = None
+    if period is not None and period < q.min_period:
+        by = "quota.maxRecurrence" if "maxRecurrence" in quota else f"plan {coll.plan.value}"
+        message = (
+            f"runs every {rules.human(period)} but collection {coll.name} "
+            f"allows at most once every {rules.human(q.min_period)} ({by})"
         )
-    allowed = q.min_period
-    gap = shortest_gap(job.spec.timing, now) if not job.spec.timing.is_one_time else None
-    if gap is not None and gap < allowed:
-        out.append(
-            _problem(
-                job,
-                "recurrence",
-                f"runs every {_human(gap)} but collection {coll.name} allows at most once every {_human(allowed)}",
-                rejected=True,
-            )
-        )
+        out.append(_problem(job, at, _timing_path(job.spec.timing), message, rejected=True))
     rec = job.spec.timing.recurrence
     if q.max_job_occurrence is not None and rec is not None and rec.count and rec.count > q.max_job_occurrence:
-        out.append(
-            _problem(
-                job,
-                "recurrence.count",
-                f"{rec.count} is above collection {coll.name}'s maxJobOccurrence of {q.max_job_occurrence}",
-                rejected=True,
-            )
-        )
-    if coll.plan is Plan.FREE and _uses_http_auth(job):
-        out.append(
-            _problem(
-                job,
-                "action.request.authentication",
-                "the free plan does not allow HTTP authentication",
-                rejected=True,
-            )
-        )
+        message = f"{rec.count} is above collection {coll.name}'s quota.maxJobOccurrence of {q.max_job_occurrence}"
+        out.append(_problem(job, at, ("spec", "recurrence", "count"), message, rejected=True))
+    if coll.plan is Plan.FREE:
+        for path in _http_auth_paths(job):
+            message = "the free plan does not allow HTTP authentication"
+            out.append(_problem(job, at, path, message, rejected=True))
     minimum = q.min_retry_interval.total_seconds()
     for path, message in rules.retry_interval_findings(job.spec.action, minimum, ("spec", "action")):
-        out.append(_problem(job, field_name(path), message))
+        out.append(_problem(job, at, path, message))
     return out
 
 
-def _uses_http_auth(job: Job) -> bool:
-    actions = [job.spec.action, job.spec.action.get("errorAction") or {}]
-    return any((a.get("request") or {}).get("authentication") for a in actions)
+def job_period(timing: Timing, now: datetime) -> timedelta | None:
+    """How often a job recurs, for quota checks (module docstring); None for a one-time job."""
+    rec = timing.recurrence
+    if rec is not None:
+        period = PERIOD_UNITS[rec.frequency.value] * rec.interval
+        if rec.schedule is None:
+            return period
+        sampled = _shortest_gap(
+            dataclasses.replace(timing, recurrence=dataclasses.replace(rec, count=None, end_time=None)), now
+        )
+        return min(period, sampled) if sampled is not None else period
+    return None if timing.is_one_time else _shortest_gap(timing, now)
 
 
-def _problem(job: Job, field_path: str, message: str, rejected: bool = False) -> Problem:
-    src = job.source
-    return Problem(src.path if src else "?", src.line if src else 1, 1, field_path, message, job.key, rejected=rejected)
+def _shortest_gap(timing: Timing, now: datetime) -> timedelta | None:
+    zone = timing.zone
+    occurrences = [o.at for o in Schedule(timing, now).upcoming(limits.QUOTA_SAMPLES)]
+    if timing.start_time is None and timing.recurrence is not None:
+        occurrences = occurrences[1:]  # Azure's "no startTime: run at once" is not part of the pattern
+    gaps = [max(b - a, to_wall(b, zone) - to_wall(a, zone)) for a, b in itertools.pairwise(occurrences)]
+    return min(gaps) if gaps else None
 
 
-def _human(gap: timedelta) -> str:
-    seconds = int(gap.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            n = seconds // size
-            return f"{n} {unit}{'s' if n > 1 else ''}"
-    return f"{seconds} s"
+def _timing_path(timing: Timing) -> Path:
+    return ("spec", "cron" if timing.cron else "rrule" if timing.rrule else "recurrence")
 
 
-__all__ = ["LoadResult", "Problem", "check_set", "load_documents"]
+def _http_auth_paths(job: Job) -> list[Path]:
+    out: list[Path] = []
+    for prefix, action in (
+        (("action",), job.spec.action),
+        (("action", "errorAction"), job.spec.action.get("errorAction")),
+    ):
+        if isinstance(action, Mapping) and (action.get("request") or {}).get("authentication"):
+            out.append(("spec", *prefix, "request", "authentication"))
+    return out
+
+
+def _problem(job: Job, at: Locate, path: Path, message: str, rejected: bool = False) -> Problem:
+    line, col = at(job.source, path)
+    src = job.source.path if job.source else "?"
+    return Problem(src, line, col, field_name(path), message, job.key, rejected=rejected)
+
+
+def _start(source: SourceRef | None, path: Path) -> tuple[int, int]:
+    return (source.line if source else 1, 1)
+
+
+__all__ = ["LoadResult", "Problem", "check_set", "job_period", "load_documents"]

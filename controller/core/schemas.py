@@ -1,15 +1,14 @@
-"""The JSON Schemas in ``schemas/``: loading, schema-driven normalization, readable errors. Pure.
+"""The JSON Schemas in ``schemas/``: loading, validation, and errors a person can act on. Pure.
 
-The schemas are the single source of truth for the format. Two things are derived from them
-here rather than written down twice:
+The schema files are packaged data next to the package (``schemas/`` at the top of the source
+tree, found through ``Path(__file__)``). They are read once per process, like time zone data;
+a missing or corrupt file is one clear ``PermanentError`` line, never a traceback.
 
-- **normalization**: enum values and property names are matched case-insensitively (Azure
-  accepted ``Week``, ``Fixed``, ``Occurrence``) and folded to the schema's spelling before
-  validation, by walking the schema next to the document;
-- **error messages**: jsonschema's errors become ``(path, message)`` pairs a person can act on.
-
-The schema files are read once by the caller (``load_schemas``) and passed in; nothing here
-touches the file system at import time.
+jsonschema's errors become ``(path, message, at_key)`` findings: ``path`` is the absolute path
+in the document; ``at_key`` means "point at the key" (an unknown field), otherwise at the value
+(a missing field points at its parent mapping). A schema node may carry ``errorMessage`` (the
+convention VS Code and yaml-language-server also display) to replace the generic text of a
+``pattern``, ``anyOf`` or ``oneOf`` failure.
 """
 
 from __future__ import annotations
@@ -23,19 +22,33 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
+from controller.errors import PermanentError
+
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 SCHEMA_FILES = {"Job": "job.schema.json", "JobCollection": "jobcollection.schema.json"}
+Finding = tuple[tuple[str | int, ...], str, bool]
+
+
+class SchemaFilesMissing(PermanentError):
+    """cronplane was installed without its ``schemas/`` directory (it needs the source tree)."""
 
 
 @cache
 def load_schemas() -> dict[str, dict[str, Any]]:
-    """Kind → schema (read from ``schemas/`` next to the package; cached for the process)."""
+    """Kind → schema, read from ``schemas/`` next to the package (cached for the process)."""
     out = {}
     for kind, name in SCHEMA_FILES.items():
         path = SCHEMA_DIR / name
-        if not path.exists():
-            raise FileNotFoundError(f"schema {path} is missing: reinstall cronplane from its source tree")
-        out[kind] = json.loads(path.read_text())
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except FileNotFoundError as e:
+            raise SchemaFilesMissing(
+                f"schema file {path} is missing: install cronplane from its source tree (pip install -e .)"
+            ) from e
+        except (OSError, ValueError, jsonschema.SchemaError) as e:
+            raise SchemaFilesMissing(f"schema file {path} is unreadable or invalid: {str(e).splitlines()[0]}") from e
+        out[kind] = schema
     return out
 
 
@@ -44,97 +57,89 @@ def validator(kind: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schemas()[kind])
 
 
-def normalize(value: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> Any:
-    """Fold enum values and property names to the schema's spelling (case-insensitively)."""
-    if "$ref" in schema:
-        return normalize(value, _resolve(root, schema["$ref"]), root)
-    value = _fold_enum(value, schema)
-    if isinstance(value, dict):
-        value = _fold_properties(value, schema, root)
-    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
-        value = [normalize(v, schema["items"], root) for v in value]
-    for key in ("allOf", "anyOf", "oneOf"):
-        for sub in schema.get(key, ()):
-            value = normalize(value, sub, root)
-    for key in ("then", "else"):
-        if isinstance(schema.get(key), Mapping):
-            value = normalize(value, schema[key], root)
-    return value
+def schema_errors(kind: str, document: Any) -> Iterator[Finding]:
+    """Every schema violation of ``document``, in document order, each explained once."""
+    seen: set[tuple[tuple[str | int, ...], str]] = set()
+    for error in sorted(validator(kind).iter_errors(document), key=_order):
+        for path, message, at_key in _explain(error):
+            if (path, message) not in seen:
+                seen.add((path, message))
+                yield path, message, at_key
 
 
-def _fold_enum(value: Any, schema: Mapping[str, Any]) -> Any:
-    if not isinstance(value, str):
-        return value
-    choices = list(schema.get("enum", ())) + ([schema["const"]] if "const" in schema else [])
-    for choice in choices:
-        if isinstance(choice, str) and choice.casefold() == value.casefold():
-            return choice
-    return value
+def _order(e: ValidationError) -> list[tuple[int, int, str]]:
+    return [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in e.absolute_path]
 
 
-def _fold_properties(value: dict[str, Any], schema: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]:
-    props: Mapping[str, Any] = schema.get("properties", {})
-    lower = {p.casefold(): p for p in props}
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        name = key if key in props else lower.get(str(key).casefold(), key)
-        if name in out:  # both spellings given: keep the first, validation reports nothing lost
-            name = key
-        sub = props.get(name)
-        if sub is None and isinstance(schema.get("additionalProperties"), Mapping):
-            sub = schema["additionalProperties"]
-        out[name] = normalize(item, sub, root) if isinstance(sub, Mapping) else item
-    return out
-
-
-def _resolve(root: Mapping[str, Any], ref: str) -> Mapping[str, Any]:
-    node: Any = root
-    for part in ref.removeprefix("#/").split("/"):
-        node = node[part]
-    return node
-
-
-def schema_errors(kind: str, document: Any) -> Iterator[tuple[tuple[str | int, ...], str, bool]]:
-    """(path, message, points_at_key) for every schema violation, most specific first."""
-    for error in sorted(validator(kind).iter_errors(document), key=lambda e: list(e.absolute_path)):
-        yield from _explain(error)
-
-
-def _explain(e: ValidationError) -> Iterator[tuple[tuple[str | int, ...], str, bool]]:
-    path = tuple(e.absolute_path)
-    v, inst = e.validator, e.instance
-    if v in ("anyOf", "oneOf") and e.context:
-        yield from _explain(best_match(e.context))
+def _explain(e: ValidationError) -> Iterator[Finding]:
+    path, v, inst = tuple(e.absolute_path), e.validator, e.instance
+    custom = e.schema.get("errorMessage") if isinstance(e.schema, Mapping) else None
+    if v in ("anyOf", "oneOf"):
+        branch = _matching_branch(e)
+        if branch is not None:
+            for sub in branch:
+                yield from _explain(sub)
+        elif isinstance(custom, str):
+            yield path, custom, False
+        elif e.context:
+            yield from _explain(best_match(e.context))
+        else:
+            yield path, "matches more than one of the allowed forms; give only one", False
     elif v == "required":
         missing = e.message.split("'")[1] if "'" in e.message else "?"
         yield (*path, missing), "required field is missing", False
+    elif "propertyNames" in e.relative_schema_path and isinstance(inst, str):
+        yield (*path, inst), _simple_message(e, custom), True  # a bad key: point at the key
     elif v == "additionalProperties":
-        for extra in sorted(set(inst) - set(e.schema.get("properties", {}))):
+        for extra in sorted(set(inst) - set(e.schema.get("properties", {})), key=str):
             yield (*path, extra), "unknown field", True
-    elif v in ("enum", "const"):
-        choices = e.validator_value if v == "enum" else [e.validator_value]
-        yield path, f"{inst!r} is not one of: {', '.join(map(str, choices))}", False
-    elif v == "type":
-        yield path, f"must be of type {e.validator_value} (got {_type_name(inst)})", False
-    elif v in ("minimum", "maximum"):
-        word = "below the minimum" if v == "minimum" else "above the maximum"
-        yield path, f"{inst} is {word} of {e.validator_value}", False
-    elif v == "pattern":
-        hint = e.schema.get("description") or f"must match {e.validator_value}"
-        yield path, f"{inst!r} is not valid: {hint}", False
-    elif v == "not":
-        yield path, f"{inst!r} is not allowed", False
     else:
-        yield path, e.message if len(e.message) < 200 else f"is not valid ({v})", False
+        yield path, _simple_message(e, custom), False
 
 
-def _type_name(value: Any) -> str:
-    return {
-        dict: "mapping",
-        list: "list",
-        str: "string",
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
+def _matching_branch(e: ValidationError) -> list[ValidationError] | None:
+    """The errors of the one alternative whose type fits the value, if exactly one does.
+
+    ``authentication: {anyOf: [object..., null]}`` given a mapping should explain what is wrong
+    with the mapping, not say "must be of type null" (what jsonschema's ``best_match`` picks).
+    """
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in e.context or ():
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting = [errs for errs in branches.values() if not any(_wrong_type(x) for x in errs)]
+    if len(fitting) == 1 and len(branches) > 1:
+        return fitting[0]
+    return None
+
+
+def _wrong_type(e: ValidationError) -> bool:
+    return e.validator in ("type", "const") and not e.relative_path
+
+
+def _simple_message(e: ValidationError, custom: Any) -> str:
+    v, inst, limit = e.validator, e.instance, e.validator_value
+    if v in ("enum", "const"):
+        return f"{_short(inst)} is not one of: {', '.join(map(str, limit if v == 'enum' else [limit]))}"
+    if v == "type":
+        return f"must be of type {' or '.join(limit) if isinstance(limit, list) else limit} (got {type_name(inst)})"
+    if v in ("minimum", "maximum"):
+        return f"{inst} is {'below the minimum' if v == 'minimum' else 'above the maximum'} of {limit}"
+    if v in ("maxLength", "minLength"):
+        return f"is {len(inst)} characters long; {'at most' if v == 'maxLength' else 'at least'} {limit} allowed"
+    if v in ("maxItems", "minItems", "maxProperties", "minProperties"):
+        return f"has {len(inst)} entries; {'at most' if v.startswith('max') else 'at least'} {limit} allowed"
+    if v == "pattern":
+        return f"{_short(inst)} is not valid: {custom or e.schema.get('description') or 'bad format'}"
+    if v == "not":
+        return f"{_short(inst)} is not allowed"
+    return str(custom) if isinstance(custom, str) else f"is not valid ({v})"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def type_name(value: Any) -> str:
+    names = {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)

@@ -1,9 +1,10 @@
 """YAML text → plain Python documents plus the line/column of every node. Pure, never raises.
 
 Safety bounds for hostile input (``cronplane validate`` must answer any bytes with a clear line):
-a size cap, a node budget that stops alias "billion laughs" expansion (aliases are counted each
-time they are expanded), a nesting cap, duplicate keys reported with both lines, and no implicit
-timestamps (dates stay the strings the author wrote, so round-trips are exact).
+a size cap, a node budget that stops alias "billion laughs" expansion (aliases, and mappings
+merged with ``<<``, are counted each time they are expanded), a nesting cap (libyaml has its own
+too), duplicate keys reported with both lines (a key that overrides a ``<<`` merge is not a
+duplicate), and no implicit timestamps (dates stay the strings the author wrote).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ MAX_NODES = 50_000
 MAX_DEPTH = 64
 
 Path = tuple[str | int, ...]
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 # libyaml's parser when PyYAML has it (about 4x faster), the pure-Python one otherwise.
@@ -67,7 +69,7 @@ class _TooBig(Exception):
 def load_documents(data: bytes) -> tuple[list[Document], list[YamlIssue]]:
     """All documents of a YAML stream; issues instead of exceptions."""
     if len(data) > MAX_BYTES:
-        return [], [YamlIssue(1, 1, (), f"file is larger than {MAX_BYTES // 1024} KiB")]
+        return [], [YamlIssue(1, 1, (), f"file is larger than {MAX_BYTES // 1024 // 1024} MiB")]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -122,14 +124,21 @@ class _Builder:
         return self.loader.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[Any, Any]:
-        self.loader.flatten_mapping(node)
+        """Keys in order; ``<<`` merges first so that the mapping's own keys override them."""
+        merges = [v for k, v in node.value if k.tag == MERGE_TAG]
         out: dict[Any, Any] = {}
-        seen: dict[Any, int] = {}
+        for source in merges:
+            for key, value in self._merged(source, path, depth).items():
+                out.setdefault(key, value)  # the first merged mapping wins (YAML merge key spec)
+        self.doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                continue
             key = self.build(key_node, (*path, "<key>"), depth + 1)
             line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-            if not isinstance(key, str | int | float | bool) or isinstance(key, bool):
-                self.issues.append(YamlIssue(line, col, path, f"mapping key {key!r} must be a string"))
+            if not isinstance(key, str | int | float) or isinstance(key, bool):
+                self.issues.append(YamlIssue(line, col, path, f"mapping key {_short(key)} must be a string"))
                 continue
             key = str(key)
             if key in seen:
@@ -141,3 +150,21 @@ class _Builder:
             self.doc.key_positions[(*path, key)] = (line, col)
             out[key] = self.build(value_node, (*path, key), depth + 1)
         return out
+
+    def _merged(self, source: yaml.Node, path: Path, depth: int) -> dict[Any, Any]:
+        """The mapping(s) a ``<<`` key merges in; each counts against the node budget."""
+        nodes = source.value if isinstance(source, yaml.SequenceNode) else [source]
+        out: dict[Any, Any] = {}
+        for item in nodes:
+            if not isinstance(item, yaml.MappingNode):
+                line, col = item.start_mark.line + 1, item.start_mark.column + 1
+                self.issues.append(YamlIssue(line, col, path, "<< (merge) needs a mapping or a list of mappings"))
+                continue
+            for key, value in self.build(item, path, depth + 1).items():
+                out.setdefault(key, value)
+        return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,7 +1,10 @@
 """Reading manifests from files and directories: the only place manifest bytes come from disk.
 
-``read_tree`` collects ``*.yaml``/``*.yml`` files (recursively, sorted, hidden directories
-skipped); a path that does not exist or cannot be read becomes a problem, never an exception.
+``read_tree`` collects ``*.yaml``/``*.yml`` files (recursively, sorted; hidden files and
+directories and symlinked directories are skipped, symlinked files are read). A file named
+explicitly is read whatever its suffix. A path that does not exist, is not a regular file or
+directory (a FIFO would block), cannot be read or is over the size cap becomes a problem, never
+an exception. Paths in problems and sources are spelled as the user gave them.
 """
 
 from __future__ import annotations
@@ -36,10 +39,15 @@ def read_tree(paths: Sequence[str]) -> tuple[dict[str, bytes], list[Problem]]:
         if not root.exists():
             problems.append(Problem(given, 1, 1, "", "no such file or directory"))
             continue
+        if not (root.is_file() or root.is_dir()):
+            problems.append(Problem(given, 1, 1, "", "not a regular file or directory"))
+            continue
         for path in manifest_files(root):
             try:
                 if path.stat().st_size > MAX_BYTES:
-                    problems.append(Problem(str(path), 1, 1, "", f"file is larger than {MAX_BYTES // 1024} KiB"))
+                    problems.append(
+                        Problem(str(path), 1, 1, "", f"file is larger than {MAX_BYTES // 1024 // 1024} MiB")
+                    )
                     continue
                 files[str(path)] = path.read_bytes()
             except OSError as e:
