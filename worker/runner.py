@@ -25,18 +25,8 @@ from typing import Any
 
 from rq import Queue
 
-from worker.contract import (
-    ERROR_ACTION,
-    EXECUTION_COUNT,
-    FAILURE_COUNT,
-    FAULTED_COUNT,
-    LAST_EXECUTION_TIME,
-    LAST_RESULT,
-    MAIN_ACTION,
-    TASK,
-    HistoryEntry,
-    Invocation,
-)
+from worker.contract import ERROR_ACTION, MAIN_ACTION, TASK, HistoryEntry, Invocation
+from worker.records import worker_status_fields
 from worker.secrets import EnvFileSecrets
 from worker.settings import WorkerSettings
 from worker.store import WorkerStore
@@ -115,15 +105,15 @@ class Runner:
             git_sha=inv.git_sha,
             generation=inv.generation,
         )
-        counters = {EXECUTION_COUNT: 1, FAILURE_COUNT: 0 if outcome.ok else 1} if main else {}
-        status: dict[str, str] = {}
-        if main:
-            status = {LAST_EXECUTION_TIME: iso(started), LAST_RESULT: "completed" if outcome.ok else "failed"}
-        if faulted:
-            counters[FAULTED_COUNT] = 1
-            status[LAST_RESULT] = "faulted"
-            if inv.final:
-                status.update(condition="Faulted", reason=f"the last occurrence ({inv.id}) failed after all retries")
+        counters, status = worker_status_fields(
+            main=main,
+            ok=outcome.ok,
+            started_iso=iso(started),
+            faulted=faulted,
+            final=inv.final,
+            generation=inv.generation,
+            reason=f"the last occurrence ({inv.id}) failed after all retries",
+        )
         self.store.record(entry, score_ms=int(started * 1000), counters=counters, status=status)
 
     def _schedule_retry(self, inv: Invocation, delay: float, retry_after: float | None) -> str:

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from controller.errors import CronplaneError
+from controller.errors import CronplaneError, UsageError
 from worker.cli import CliError, run_worker
 
 
@@ -23,4 +23,4 @@ def run(args: argparse.Namespace) -> int:
     try:
         return run_worker(args.redis_url, args.queues, args.burst, args.name)
     except CliError as e:
-        raise CronplaneError(str(e)) from None
+        raise (UsageError(str(e)) if e.code == 2 else CronplaneError(str(e))) from None
