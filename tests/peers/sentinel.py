@@ -56,7 +56,7 @@ class SentinelDeployment:
         return redis.Redis(port=self.sentinel_ports[i], decode_responses=True)
 
     def master_port(self) -> int:
-        host, port = self.sentinel().sentinel_get_master_addr_by_name(MASTER_NAME)
+        _host, port = self.sentinel().sentinel_get_master_addr_by_name(MASTER_NAME)
         return int(port)
 
     def wait_until_replicated(self, timeout: float = 20.0) -> None:
