@@ -35,6 +35,7 @@ from controller.core.limits import MAX_ITERATED_COUNT, MAX_SUPER_PERIOD_OCCURREN
 from controller.core.zonetime import to_wall
 
 STEP_SECONDS = {du.SECONDLY: 1, du.MINUTELY: 60, du.HOURLY: 3600, du.DAILY: 86400, du.WEEKLY: 7 * 86400}
+FREQ_NAMES = {du.SECONDLY: "SECONDLY", du.MINUTELY: "MINUTELY", du.HOURLY: "HOURLY"}
 UNTIL_UTC = re.compile(r"UNTIL=(\d{8}T\d{6})Z", re.IGNORECASE)
 NEVER = datetime.min  # memo value: the rule has no occurrence at all
 _COUNT_MEMO: OrderedDict[str, datetime | None] = OrderedDict()
@@ -71,13 +72,11 @@ def _utc_to_wall(value: str, zone: ZoneInfo) -> str:
 
 def walls_from(rule: du.rrule, wall: datetime) -> Iterator[datetime]:
     """The rule's wall times at or after ``wall``, searching at most ``SEARCH_YEARS`` ahead."""
-    bounded = uncounted(rule)
-    if bounded is None:
+    counted = uncounted(rule)
+    if counted is None:
         return iter(())
-    based = _rebased(bounded, wall)
-    cap = _years_later(wall, SEARCH_YEARS)
-    until = cap if based._until is None else min(based._until, cap)
-    return based.replace(until=until).xafter(wall, inc=True)
+    start = _rebased_start(counted, wall)
+    return bounded(counted, start or counted._dtstart, _years_later(wall, SEARCH_YEARS), wall)
 
 
 def first_wall(rule: du.rrule) -> datetime | None:
@@ -138,9 +137,8 @@ def _arithmetic_last(rule: du.rrule) -> datetime | None | bool:
         return False
     period = timedelta(seconds=size)
     start = period_start(rule, 0)
-    free = rule.replace(count=None, until=None)  # _between bounds each scan
-    head = _between(free, rule._dtstart, start + period)
-    body = _between(free, start + period, start + 2 * period)
+    head = _between(rule, rule._dtstart, start + period)
+    body = _between(rule, start + period, start + 2 * period)
     if head is None or body is None:
         return False  # too many per super-period: iterate instead (if COUNT allows)
     if rule._count <= len(head):
@@ -157,7 +155,7 @@ def _arithmetic_last(rule: du.rrule) -> datetime | None | bool:
 def _between(rule: du.rrule, a: datetime, b: datetime) -> list[datetime] | None:
     """Occurrences in [a, b); None if more than ``MAX_SUPER_PERIOD_OCCURRENCES``."""
     found: list[datetime] = []
-    for wall in rule.replace(until=b).xafter(a, inc=True):
+    for wall in bounded(rule, rule._dtstart, b, a):
         if wall >= b:
             break
         found.append(wall)
@@ -173,10 +171,15 @@ def _iterated_last(rule: du.rrule) -> datetime | None:
             "for MONTHLY/YEARLY rules and rules with BYMONTH, BYMONTHDAY, BYYEARDAY, BYWEEKNO or numbered BYDAY); "
             "use UNTIL instead"
         )
-    cap = _years_later(rule._dtstart, SEARCH_YEARS)
-    free = rule.replace(count=None, until=cap if rule._until is None else min(cap, rule._until))
-    found = list(itertools.islice(free, rule._count))
-    return found[-1] if found else NEVER  # fewer than COUNT within the horizon: the last one found
+    last, found, wall = NEVER, 0, rule._dtstart
+    while found < rule._count:  # windows of SEARCH_YEARS: a longer gap ends the rule, as in walls_from
+        start = _rebased_start(rule, wall) or rule._dtstart
+        chunk = list(itertools.islice(bounded(rule, start, _years_later(wall, SEARCH_YEARS), wall), rule._count - found))
+        if not chunk:
+            break
+        found, last = found + len(chunk), chunk[-1]
+        wall = last + timedelta(seconds=1)
+    return last
 
 
 def period_start(rule: du.rrule, k: int) -> datetime:
@@ -207,23 +210,61 @@ def _periods_before(rule: du.rrule, wall: datetime) -> int:
     return int((wall - period_start(rule, 0)).total_seconds()) // (n * STEP_SECONDS[f])
 
 
-def _rebased(rule: du.rrule, wall: datetime) -> du.rrule:
-    """A rule equal to ``rule`` from its period containing ``wall`` on, starting there."""
+def _rebased_start(rule: du.rrule, wall: datetime) -> datetime | None:
+    """Start of the rule's period containing ``wall``, if that is a later period than DTSTART's."""
     k = _periods_before(rule, wall)
     if k < 1:
-        return rule
+        return None
     try:
-        start = period_start(rule, k)
+        return period_start(rule, k)
     except (OverflowError, ValueError):
-        return rule
+        return None
+
+
+class _Exhausted(Exception):
+    """A bounded search used up its budget of calendar months without an occurrence."""
+
+
+class _BoundedRule(du.rrule):
+    """An rrule whose iteration stops after ``_months`` month changes, matched or not.
+
+    dateutil checks UNTIL only against candidates, so a rule that matches nothing (or
+    rarely) scans day by day to year 9999. Its iterator reads ``_byeaster`` once per month
+    it rebuilds (``_iterinfo.rebuild``), which is where the budget is spent;
+    ``tests/unit/test_schedule_edges.py`` pins that this still bounds the scan.
+    """
+
+    _months = 10**9
+    _spent = 0
+
+    @property  # type: ignore[override]
+    def _byeaster(self) -> tuple[int, ...] | None:
+        self._spent += 1
+        if self._spent > self._months:
+            raise _Exhausted
+        return self._easter
+
+    @_byeaster.setter
+    def _byeaster(self, value: tuple[int, ...] | None) -> None:
+        self._easter = value
+
+    def _iter(self) -> Iterator[datetime]:
+        self._spent = 0
+        return super()._iter()
+
+
+def bounded(rule: du.rrule, dtstart: datetime, until: datetime, after: datetime | None = None) -> Iterator[datetime]:
+    """``rule`` (its COUNT ignored) from ``dtstart``, with every DTSTART default explicit, up to
+    ``until``, from ``after`` on; the scan stops at ``until`` even where nothing matches."""
     weekdays = [du.weekday(w) for w in rule._byweekday or ()] + [du.weekday(w, n) for w, n in rule._bynweekday or ()]
     monthdays = tuple(rule._bymonthday) + tuple(rule._bynmonthday)
-    return du.rrule(
+    limit = until if rule._until is None else min(until, rule._until)
+    built = _BoundedRule(
         rule._freq,
-        dtstart=start,
+        dtstart=dtstart,
         interval=rule._interval,
         wkst=rule._wkst,
-        until=rule._until,
+        until=limit,
         bysetpos=rule._bysetpos,
         bymonth=rule._bymonth,
         bymonthday=monthdays or None,
@@ -236,6 +277,15 @@ def _rebased(rule: du.rrule, wall: datetime) -> du.rrule:
         bysecond=rule._bysecond,
         cache=False,
     )
+    built._months = (limit.year - dtstart.year) * 12 + limit.month - dtstart.month + 2
+    return _guarded(built.xafter(after or dtstart, inc=True))
+
+
+def _guarded(walls: Iterator[datetime]) -> Iterator[datetime]:
+    try:
+        yield from walls
+    except _Exhausted:
+        return
 
 
 def _years_later(wall: datetime, years: int) -> datetime:
@@ -243,6 +293,29 @@ def _years_later(wall: datetime, years: int) -> datetime:
         return wall.replace(year=wall.year + years, day=min(wall.day, 28))
     except ValueError:
         return datetime.max.replace(microsecond=0)
+
+
+def cost_problem(rule: du.rrule) -> str | None:
+    """Why a rule cannot be evaluated within the engine's bounds (validate refuses it), or None.
+
+    With FREQ=SECONDLY/MINUTELY, dateutil scans every day a date filter rejects with a search
+    through the day's seconds/minutes, so a rare date (Feb 29) costs seconds per query; with
+    sub-daily periods a BYSETPOS beyond the candidates of every period never matches, and is
+    found only by scanning every second.
+    """
+    dated = rule._bymonth or rule._bymonthday or rule._bynmonthday or rule._byyearday or rule._byweekno
+    if rule._freq in (du.SECONDLY, du.MINUTELY) and (dated or rule._byeaster):
+        return (
+            "rrule: FREQ=SECONDLY/MINUTELY with BYMONTH, BYMONTHDAY, BYYEARDAY, BYWEEKNO or BYEASTER cannot be "
+            "evaluated quickly; use FREQ=DAILY with BYHOUR/BYMINUTE/BYSECOND (or FREQ=HOURLY)"
+        )
+    if rule._bysetpos and rule._freq > du.DAILY:
+        per_period = {du.SECONDLY: 1, du.MINUTELY: len(rule._bysecond or (0,))}.get(
+            rule._freq, len(rule._byminute or (0,)) * len(rule._bysecond or (0,))
+        )
+        if all(abs(p) > per_period for p in rule._bysetpos):
+            return f"rrule: BYSETPOS never matches: each {FREQ_NAMES[rule._freq]} period has {per_period} candidate(s)"
+    return None
 
 
 def implicit_parts(rule: du.rrule, text: str) -> list[str]:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from controller.core.model import Frequency, Timing
 from controller.core.recurrence import RecurrenceError, Schedule, parse_rrule
-from controller.core.rrules import RRuleError, first_wall, implicit_parts, uncounted
+from controller.core.rrules import RRuleError, cost_problem, first_wall, implicit_parts, uncounted
 from controller.core.zonetime import to_wall, wall_anchor
 
 Path = tuple[str | int, ...]
@@ -86,6 +86,9 @@ def _rrule(timing: Timing) -> list[Finding]:
     dtstart = wall_anchor(timing.start_time, timing.zone) if timing.start_time else to_wall(REFERENCE, timing.zone)
     try:
         rule = parse_rrule(timing.rrule, dtstart, timing.zone)
+        costly = cost_problem(rule)
+        if costly:
+            return [((*SPEC, "rrule"), costly.removeprefix("rrule: "))]
         counted = uncounted(rule)
         fires = counted is not None and first_wall(counted) is not None
     except (RecurrenceError, RRuleError) as e:
