@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from dateutil import rrule as du
+
 from controller.core.cron import CronError, CronSpec, parse_cron
 from controller.core.grids import AzureGrid, ElapsedGrid, WallGrid, utc_now_floor
 from controller.core.model import Frequency, Timing
@@ -133,7 +135,7 @@ def _parse_cron(text: str) -> CronSpec:
         raise RecurrenceError(str(e)) from e
 
 
-def parse_rrule(text: str, dtstart: datetime, zone: ZoneInfo | None = None):  # noqa: ANN201
+def parse_rrule(text: str, dtstart: datetime, zone: ZoneInfo | None = None) -> du.rrule:
     """RRULE text with DTSTART = ``dtstart`` (naive wall time in ``zone``, UTC by default)."""
     try:
         return _parse_rrule(text, dtstart, zone or ZoneInfo("UTC"))
@@ -155,6 +157,4 @@ __all__ = [
     "parse_rrule",
     "shortest_gap",
     "to_instants",
-    "validate_cron",
-    "validate_rrule",
 ]

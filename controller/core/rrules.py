@@ -130,7 +130,7 @@ def _super_period(rule: du.rrule) -> int | None:
     return math.lcm(step * rule._interval, unit)
 
 
-def _arithmetic_last(rule: du.rrule) -> datetime | None | bool:
+def _arithmetic_last(rule: du.rrule) -> datetime | bool | None:
     """COUNT-th occurrence from one or two super-periods; False when that does not apply."""
     size = _super_period(rule)
     if size is None:
@@ -174,7 +174,9 @@ def _iterated_last(rule: du.rrule) -> datetime | None:
     last, found, wall = NEVER, 0, rule._dtstart
     while found < rule._count:  # windows of SEARCH_YEARS: a longer gap ends the rule, as in walls_from
         start = _rebased_start(rule, wall) or rule._dtstart
-        chunk = list(itertools.islice(bounded(rule, start, _years_later(wall, SEARCH_YEARS), wall), rule._count - found))
+        chunk = list(
+            itertools.islice(bounded(rule, start, _years_later(wall, SEARCH_YEARS), wall), rule._count - found)
+        )
         if not chunk:
             break
         found, last = found + len(chunk), chunk[-1]
@@ -237,7 +239,7 @@ class _BoundedRule(du.rrule):
     _months = 10**9
     _spent = 0
 
-    @property  # type: ignore[override]
+    @property
     def _byeaster(self) -> tuple[int, ...] | None:
         self._spent += 1
         if self._spent > self._months:

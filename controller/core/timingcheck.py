@@ -63,13 +63,13 @@ def timing_warnings(timing: Timing) -> list[Finding]:
     if not missing:
         return []
     names = ", ".join(missing[:-1]) + (" and " if len(missing) > 1 else "") + missing[-1]
-    return [
-        (
-            (*SPEC, "rrule"),
-            f"without startTime, the {names} of every run {'come' if len(missing) > 1 else 'comes'} from the time of the apply and move at every "
-            f"timing edit; give startTime or {'/'.join('BY' + m.upper() for m in missing)}",
-        )
-    ]
+    verb = "come" if len(missing) > 1 else "comes"
+    parts = "/".join("BY" + m.upper() for m in missing)
+    message = (
+        f"without startTime, the {names} of every run {verb} from the time of the apply and move at every "
+        f"timing edit; give startTime or {parts}"
+    )
+    return [((*SPEC, "rrule"), message)]
 
 
 def _cron(timing: Timing) -> list[Finding]:

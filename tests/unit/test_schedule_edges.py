@@ -86,7 +86,12 @@ BERLIN_FALL = [
 FALL_BACK = [
     ({"cron": "*/30 * * * *", "timeZone": "Europe/Berlin", "dst": BOTH}, "2026-10-24T23:45", BERLIN_FALL),
     (
-        {"rrule": "FREQ=MINUTELY;INTERVAL=30", "startTime": "2026-10-24T00:00:00", "timeZone": "Europe/Berlin", "dst": BOTH},
+        {
+            "rrule": "FREQ=MINUTELY;INTERVAL=30",
+            "startTime": "2026-10-24T00:00:00",
+            "timeZone": "Europe/Berlin",
+            "dst": BOTH,
+        },
         "2026-10-24T23:45",
         BERLIN_FALL,
     ),
@@ -159,16 +164,40 @@ def test_rrule_validation_uses_the_start_time(spec: dict[str, Any], message: str
 
 def test_monthly_rule_validated_from_its_start_runs() -> None:
     spec = {"rrule": "FREQ=MONTHLY;INTERVAL=3;BYMONTH=5,8", "startTime": "2024-02-10T00:00:00Z"}
-    assert local_runs(spec, "2024-01-01T00:00", 3) == ["2024-05-10T00:00+0000", "2024-08-10T00:00+0000", "2025-05-10T00:00+0000"]
+    assert local_runs(spec, "2024-01-01T00:00", 3) == [
+        "2024-05-10T00:00+0000",
+        "2024-08-10T00:00+0000",
+        "2025-05-10T00:00+0000",
+    ]
 
 
 # -- 4. rrule cost: COUNT is arithmetic where the frequency has a fixed length, else capped -----
 COUNTED = [
     # 2000-01-01 + 49,999,999 s = 2001-08-01T16:53:19, the 50,000,000th
-    ("FREQ=SECONDLY;COUNT=50000000", "2000-01-01T00:00:00Z", "2001-08-01T16:53:18", ["2001-08-01T16:53:18", "2001-08-01T16:53:19"]),
-    ("FREQ=DAILY;BYHOUR=9,17;BYMINUTE=0;BYSECOND=0;COUNT=2001", "2000-01-01T00:00:00Z", "2002-09-26T10:00:00", ["2002-09-26T17:00:00", "2002-09-27T09:00:00"]),
-    ("FREQ=WEEKLY;BYDAY=MO,FR;BYHOUR=8;BYMINUTE=0;BYSECOND=0;COUNT=1000", "2000-01-01T00:00:00Z", "2009-07-25T00:00:00", ["2009-07-27T08:00:00", "2009-07-31T08:00:00"]),
-    ("FREQ=MONTHLY;BYMONTHDAY=31;COUNT=3", "2000-01-01T00:00:00Z", "2000-01-01T00:00:00", ["2000-01-31T00:00:00", "2000-03-31T00:00:00", "2000-05-31T00:00:00"]),
+    (
+        "FREQ=SECONDLY;COUNT=50000000",
+        "2000-01-01T00:00:00Z",
+        "2001-08-01T16:53:18",
+        ["2001-08-01T16:53:18", "2001-08-01T16:53:19"],
+    ),
+    (
+        "FREQ=DAILY;BYHOUR=9,17;BYMINUTE=0;BYSECOND=0;COUNT=2001",
+        "2000-01-01T00:00:00Z",
+        "2002-09-26T10:00:00",
+        ["2002-09-26T17:00:00", "2002-09-27T09:00:00"],
+    ),
+    (
+        "FREQ=WEEKLY;BYDAY=MO,FR;BYHOUR=8;BYMINUTE=0;BYSECOND=0;COUNT=1000",
+        "2000-01-01T00:00:00Z",
+        "2009-07-25T00:00:00",
+        ["2009-07-27T08:00:00", "2009-07-31T08:00:00"],
+    ),
+    (
+        "FREQ=MONTHLY;BYMONTHDAY=31;COUNT=3",
+        "2000-01-01T00:00:00Z",
+        "2000-01-01T00:00:00",
+        ["2000-01-31T00:00:00", "2000-03-31T00:00:00", "2000-05-31T00:00:00"],
+    ),
 ]
 
 
@@ -236,7 +265,11 @@ def test_bysetpos_is_independent_of_now(now: str, expected: list[str]) -> None:
     ],
 )
 def test_until_with_z_is_utc(zone: str, until: str, expected_last: str) -> None:
-    spec = {"rrule": f"FREQ=DAILY;BYHOUR=12;BYMINUTE=0;BYSECOND=0;UNTIL={until}", "timeZone": zone, "startTime": "2026-01-01T00:00:00"}
+    spec = {
+        "rrule": f"FREQ=DAILY;BYHOUR=12;BYMINUTE=0;BYSECOND=0;UNTIL={until}",
+        "timeZone": zone,
+        "startTime": "2026-01-01T00:00:00",
+    }
     assert local_runs(spec, "2026-01-01T00:00", 10)[-1] == expected_last
 
 
@@ -331,4 +364,6 @@ def test_validate_refuses_minute_with_hours_in_one_line(tmp_path: Path, capsys: 
     (tmp_path / "b.yaml").write_text(JOB.format(name="b", timing=timing))
     assert main(["validate", str(tmp_path)]) == 1
     [line] = capsys.readouterr().out.splitlines()
-    assert line.startswith(f"{tmp_path}/b.yaml:5:58: recurrence.schedule: a schedule is not supported with frequency minute")
+    assert line.startswith(
+        f"{tmp_path}/b.yaml:5:58: recurrence.schedule: a schedule is not supported with frequency minute"
+    )
