@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +51,18 @@ log = logging.getLogger("cronplane.worker")
 RETRY_POLL = 0.1  # seconds between claims (and retry moves) while busy or idle
 JOB_HEARTBEAT = 10  # seconds between heartbeats of running jobs
 HEARTBEAT_GRACE = 30  # a job whose heartbeat is this late is abandoned (RQ's maintenance requeues it)
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed and not disabled (``CRONPLANE_UVLOOP=0``): it halves the event
+    loop's own cost per invocation; else asyncio's loop."""
+    if os.environ.get("CRONPLANE_UVLOOP", "1") == "0":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 class CronplaneWorker(BaseWorker):
@@ -78,7 +92,8 @@ class CronplaneWorker(BaseWorker):
     def work(self, burst: bool = False, logging_level: str | None = "INFO", **_: Any) -> bool:  # type: ignore[override]
         self.bootstrap(logging_level)
         try:
-            return asyncio.run(self._main(burst))
+            with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+                return runner.run(self._main(burst))
         finally:
             self.teardown()
 

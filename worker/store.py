@@ -24,17 +24,6 @@ from worker.contract import TASK, HistoryEntry, Invocation, Keys, add_history
 from worker.rq_batch import JOB_PREFIX, retries_key
 from worker.settings import WorkerSettings
 
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-# A replayed attempt finds its retry's job already there and leaves it alone (RQ's unique=True).
-_SCHEDULE = """
-if redis.call('exists', KEYS[1]) == 1 then return 0 end
-redis.call('hset', KEYS[1], unpack(ARGV, 3))
-redis.call('zadd', KEYS[2], ARGV[1], ARGV[2])
-return 1
-"""
 ABANDONED_RETRIES = 3  # as the controller's first attempts: RQ requeues a killed worker's job
 FAULTED_REASON = "the last occurrence ({}) failed after all retries"
 
@@ -73,7 +62,7 @@ class WorkerStore:
 
     def release_running(self, job: str, rq_job_id: str) -> Awaitable[None]:
         key = self.keys.running(job)
-        return self.batch.submit(lambda pipe: pipe.eval(_RELEASE, 1, key, rq_job_id))
+        return self.batch.submit(lambda pipe: pipe.delete_if_equal(key, rq_job_id))
 
     def schedule_retry(self, retry: Retry, queue: str, now: float) -> Awaitable[None]:
         """The retry's RQ job (status scheduled, RQ's TTLs) and its entry in the worker-owned
@@ -91,13 +80,13 @@ class WorkerStore:
             origin=queue,
             retry=RqRetry(max=ABANDONED_RETRIES),
         )
-        fields = [part for k, v in job.to_dict().items() for part in (k, v)]
-        keys = [JOB_PREFIX + job.id, retries_key(self.keys.prefix, queue)]
+        mapping = job.to_dict()
+        zset = retries_key(self.keys.prefix, queue)
         running = self.keys.running(retry.invocation.job)
         hold = int(retry.due - now) + self.settings.job_timeout * 2
 
         def commands(pipe: Any) -> None:
-            pipe.eval(_SCHEDULE, 2, *keys, repr(retry.due), job.id, *fields)
+            pipe.create_if_new(JOB_PREFIX + job.id, mapping, zset, retry.due, job.id)
             pipe.set(running, retry.rq_job_id, ex=max(1, hold))
 
         return self.batch.submit(commands)
