@@ -55,7 +55,9 @@ class Recorder:
             return [len(self.blobs) + 1]  # ARGV index: ARGV[1] is the JSON
         return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
 
-    def hset(self, key: str, field: str | None = None, value: Value | None = None, mapping: Mapping[str, Value] | None = None) -> None:
+    def hset(
+        self, key: str, field: str | None = None, value: Value | None = None, mapping: Mapping[str, Value] | None = None
+    ) -> None:
         pairs: list[Value] = [] if field is None or value is None else [field, value]
         for k, v in (mapping or {}).items():
             pairs += [k, v]

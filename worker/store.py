@@ -44,7 +44,7 @@ class WorkerStore:
                 pipe,
                 keys,
                 entry,
-                score_ms=_ms(entry.start_time),
+                score_ms=_ms(entry.start_time),  # sub-millisecond: concurrent attempts keep their order
                 max_entries=bounds.history_max_entries,
                 max_age_seconds=bounds.history_max_age_seconds,
             )
@@ -111,8 +111,8 @@ class WorkerStore:
 _NO_CONNECTION = redis.Redis()
 
 
-def _ms(iso_text: str) -> int:
-    return int(datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp() * 1000)
+def _ms(iso_text: str) -> float:
+    return round(datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp() * 1000, 3)
 
 
 def history_page(
