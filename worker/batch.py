@@ -109,7 +109,7 @@ class Recorder:
     def create_if_new(self, key: str, mapping: Mapping[str, Value], zset: str, score: float, member: str) -> None:
         """HSET ``mapping`` into a new hash and ZADD ``member`` to ``zset``; nothing if ``key``
         exists (a replayed attempt finds its retry already scheduled)."""
-        fields = [part for kv in mapping.items() for part in kv]
+        fields: list[Value] = [part for kv in mapping.items() for part in kv]
         self._op("createifnew", key, zset, score, member, *fields)
 
     def payload(self) -> list[Any]:

@@ -254,8 +254,10 @@ class CronplaneWorker(BaseWorker):
             await self._flush_heartbeat(r)
             if time.time() - last_jobs >= JOB_HEARTBEAT and self.inflight:
                 last_jobs = time.time()
-                jobs = [job for job, _ in self.inflight.values()]
-                await self.batch.submit(lambda pipe: rq_batch.heartbeat(pipe, jobs, time.time(), self.heartbeat_ttl))
+                await self.batch.submit(self._job_heartbeats([job for job, _ in self.inflight.values()]))
+
+    def _job_heartbeats(self, jobs: list[Claimed]) -> Callable[[Any], None]:
+        return lambda pipe: rq_batch.heartbeat(pipe, jobs, time.time(), self.heartbeat_ttl)
 
     async def _flush_heartbeat(self, r: Any) -> None:
         succeeded, failed, seconds = self._stats
