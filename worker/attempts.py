@@ -25,21 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from worker.contract import (
-    ERROR_ACTION,
-    EXECUTION_COUNT,
-    FAILURE_COUNT,
-    FAULTED_COUNT,
-    LAST_EXECUTION_TIME,
-    LAST_RESULT,
-    MAIN_ACTION,
-    HistoryEntry,
-    Invocation,
-    RetryPolicy,
-)
+from worker.contract import ERROR_ACTION, MAIN_ACTION, HistoryEntry, Invocation, RetryPolicy
+from worker.records import worker_status_fields
 from worker.targets.base import Outcome
 
 ERROR_KEY_SUFFIX = "-error"
+FAULTED_REASON = "the last occurrence ({}) failed after all retries"
 
 
 @dataclass(frozen=True)
@@ -48,8 +39,7 @@ class Record:
 
     entry: HistoryEntry
     counters: Mapping[str, int] = field(default_factory=dict)
-    status: Mapping[str, str] = field(default_factory=dict)
-    faulted_final: bool = False  # the occurrence faulted and no occurrence follows: the job is Faulted
+    status: Mapping[str, str] = field(default_factory=dict)  # incl. the faulted marker (worker.records)
 
 
 @dataclass(frozen=True)
@@ -145,11 +135,13 @@ def _record(inv: Invocation, outcome: Outcome, started: float, ended: float, fau
         git_sha=inv.git_sha,
         generation=inv.generation,
     )
-    if not main:
-        return Record(entry)
-    counters = {EXECUTION_COUNT: 1, FAILURE_COUNT: 0 if outcome.ok else 1}
-    status = {LAST_EXECUTION_TIME: iso(started), LAST_RESULT: "completed" if outcome.ok else "failed"}
-    if faulted:
-        counters[FAULTED_COUNT] = 1
-        status[LAST_RESULT] = "faulted"
-    return Record(entry, counters, status, faulted_final=faulted and inv.final)
+    counters, status = worker_status_fields(
+        main=main,
+        ok=outcome.ok,
+        started_iso=entry.start_time,
+        faulted=faulted,
+        final=inv.final,
+        generation=inv.generation,
+        reason=FAULTED_REASON.format(inv.id),
+    )
+    return Record(entry, counters, status)

@@ -96,11 +96,12 @@ class Recorder:
         self._op("del", *keys)
 
     def set(self, key: str, value: Value, ex: int | None = None) -> None:
-        self._op("set", key, value, *(["EX", int(ex)] if ex else []))
+        self._op("set", key, value, *(["EX", str(int(ex))] if ex else []))
 
     def xadd(self, key: str, fields: Mapping[str, Value], maxlen: int | None = None) -> None:
         trim: list[Value] = ["MAXLEN", "~", maxlen] if maxlen else []
-        self._op("xadd", key, *trim, "*", *[part for kv in fields.items() for part in kv])
+        pairs: list[Value] = [part for kv in fields.items() for part in kv]
+        self._op("xadd", key, *trim, "*", *pairs)
 
     def delete_if_equal(self, key: str, value: str) -> None:
         """DEL ``key`` only while it still holds ``value`` (a marker another writer may own now)."""

@@ -146,6 +146,18 @@ class Keys:
         read by the concurrency policies (replace stops that RQ job)."""
         return f"{self.prefix}:running:{job}"
 
+    def job(self, job: str) -> str:
+        """HASH: the job's desired state (``worker.records.JobRecord``); missing = deleted."""
+        return f"{self.prefix}:job:{job}"
+
+    def cursor(self, job: str) -> str:
+        """HASH: the dispatch cursor (``worker.records.CursorRecord``)."""
+        return f"{self.prefix}:sched:{job}"
+
+    def collection(self, name: str) -> str:
+        """HASH: a job collection (``worker.records.CollectionRecord``)."""
+        return f"{self.prefix}:collection:{name}"
+
     def history_jobs(self) -> str:
         """SET of jobs that have history (for bounded clean-up)."""
         return f"{self.prefix}:history-jobs"
@@ -195,14 +207,6 @@ def add_history(
     pipe.zremrangebyscore(key, "-inf", score_ms - max_age_seconds * 1000)
     pipe.expire(key, max_age_seconds)
     pipe.sadd(keys.history_jobs(), entry.job)
-
-
-# Status hash fields written by workers (counters follow Azure, reference §1.3.9):
-EXECUTION_COUNT = "executionCount"  # attempts of the main action, retries included
-FAILURE_COUNT = "failureCount"  # failed attempts of the main action
-FAULTED_COUNT = "faultedCount"  # occurrences that used up their retries and still failed
-LAST_EXECUTION_TIME = "lastExecutionTime"
-LAST_RESULT = "lastResult"
 
 
 # --- durations: ISO 8601 (PT30S, P1D) or .NET TimeSpan text ([d.]hh:mm:ss), reference §1.3.5 ---

@@ -211,7 +211,7 @@ class CronplaneWorker(BaseWorker):
             await self._fail(job, traceback.format_exc(), stopped=False)
         else:
             ended = time.time()
-            ttl = self.settings.result_ttl
+            ttl = self.settings.bounds.result_ttl
             await self.batch.submit(lambda pipe: rq_batch.finish_success(pipe, job, result, self.name, ended, ttl))
             self._stats[0] += 1
             self._stats[2] += ended - job.started_at

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from worker.contract import DEFAULT_QUEUE, Keys
+from worker.records import Bounds
 
 
 class SettingsError(ValueError):
@@ -42,6 +43,12 @@ def parse_host_limits(text: str) -> dict[str, int]:
     return limits
 
 
+def _bounds(env: Mapping[str, str]) -> Bounds:
+    for name in ("CRONPLANE_JOB_TIMEOUT", "CRONPLANE_HISTORY_MAX_ENTRIES", "CRONPLANE_HISTORY_MAX_AGE"):
+        _env_int(env, name, 1, 1)  # one clear line for a bad value
+    return Bounds.from_env(env)
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -51,16 +58,25 @@ class WorkerSettings:
     allow_link_local: bool = False  # 169.254.0.0/16, fe80::/10 (cloud metadata endpoints)
     oauth_authority: str = "https://login.microsoftonline.com"
     region: str = "local"
-    history_max_entries: int = 1000
-    history_max_age_seconds: int = 60 * 24 * 3600
+    bounds: Bounds = field(default_factory=Bounds)  # shared with the controller (timeouts, TTLs, history)
     ca_bundle: str | None = None  # extra CA certificates (PEM) trusted for https targets
-    job_timeout: int = 180  # RQ job timeout: an invocation, not its retries (those are new jobs)
     maintenance_interval: int = 60  # how often workers requeue invocations of dead workers
-    result_ttl: int = 24 * 3600  # RQ keeps a finished invocation (and its result) a day
-    failure_ttl: int = 7 * 24 * 3600
     concurrency: int = 100  # invocations in flight per worker process
     host_concurrency: int = 64  # calls in flight to one host:port per worker process
     host_limits: Mapping[str, int] = field(default_factory=dict)  # per host[:port] overrides
+
+    @property
+    def job_timeout(self) -> int:
+        """RQ job timeout of one attempt (its retries are new RQ jobs under the same timeout)."""
+        return self.bounds.job_timeout
+
+    @property
+    def history_max_entries(self) -> int:
+        return self.bounds.history_max_entries
+
+    @property
+    def history_max_age_seconds(self) -> int:
+        return self.bounds.history_max_age_seconds
 
     def limit_for(self, host_port: str) -> int:
         host = host_port.rpartition(":")[0]
@@ -80,10 +96,8 @@ class WorkerSettings:
             allow_link_local=_env_bool(env, "CRONPLANE_ALLOW_LINK_LOCAL"),
             oauth_authority=env.get("CRONPLANE_OAUTH_AUTHORITY", cls.oauth_authority),
             region=env.get("CRONPLANE_REGION", cls.region),
-            history_max_entries=_env_int(env, "CRONPLANE_HISTORY_MAX_ENTRIES", cls.history_max_entries, 1),
-            history_max_age_seconds=_env_int(env, "CRONPLANE_HISTORY_MAX_AGE", cls.history_max_age_seconds, 1),
+            bounds=_bounds(env),
             ca_bundle=env.get("CRONPLANE_CA_BUNDLE") or None,
-            job_timeout=_env_int(env, "CRONPLANE_JOB_TIMEOUT", cls.job_timeout, 1),
             maintenance_interval=_env_int(env, "CRONPLANE_MAINTENANCE_INTERVAL", cls.maintenance_interval, 1),
             concurrency=_env_int(env, "CRONPLANE_WORKER_CONCURRENCY", cls.concurrency, 1),
             host_concurrency=_env_int(env, "CRONPLANE_HOST_CONCURRENCY", cls.host_concurrency, 1),

@@ -21,11 +21,9 @@ from rq.job import Job, JobStatus
 from worker.attempts import Record, Retry
 from worker.batch import Batcher
 from worker.contract import TASK, HistoryEntry, Invocation, Keys, add_history
+from worker.records import JobRecord
 from worker.rq_batch import JOB_PREFIX, retries_key
 from worker.settings import WorkerSettings
-
-ABANDONED_RETRIES = 3  # as the controller's first attempts: RQ requeues a killed worker's job
-FAULTED_REASON = "the last occurrence ({}) failed after all retries"
 
 
 class WorkerStore:
@@ -35,9 +33,7 @@ class WorkerStore:
 
     def record(self, rec: Record) -> Awaitable[None]:
         entry, keys, bounds = rec.entry, self.keys, self.settings
-        status = dict(rec.status)
-        if rec.faulted_final:
-            status.update(condition="Faulted", reason=FAULTED_REASON.format(entry.invocation_id))
+        status = rec.status
 
         def commands(pipe: Any) -> None:
             add_history(
@@ -74,11 +70,11 @@ class WorkerStore:
             connection=_NO_CONNECTION,
             description=retry.rq_job_id,
             timeout=self.settings.job_timeout,
-            result_ttl=self.settings.result_ttl,
-            failure_ttl=self.settings.failure_ttl,
+            result_ttl=self.settings.bounds.result_ttl,
+            failure_ttl=self.settings.bounds.failure_ttl,
             status=JobStatus.SCHEDULED,
             origin=queue,
-            retry=RqRetry(max=ABANDONED_RETRIES),
+            retry=RqRetry(max=self.settings.bounds.abandoned_retries),
         )
         mapping = job.to_dict()
         zset = retries_key(self.keys.prefix, queue)
@@ -97,13 +93,13 @@ class WorkerStore:
         Reads the job's desired state (written by the sync loop): gone = deleted, active "0" =
         disabled (job or collection), another generation = the job was changed (e.g. re-timed).
         """
-        generation, active = await self.r.hmget(f"{self.keys.prefix}:job:{inv.job}", "generation", "active")
-        if generation is None:
+        job = JobRecord.from_redis(inv.job, await self.r.hgetall(self.keys.job(inv.job)))
+        if job is None:
             return "the job was deleted"
-        if active != b"1":
+        if not job.active:
             return "the job is disabled"
-        if int(generation) != inv.generation:
-            return f"the job changed (generation {int(generation)}, this occurrence has {inv.generation})"
+        if job.generation != inv.generation:
+            return f"the job changed (generation {job.generation}, this occurrence has {inv.generation})"
         return None
 
 

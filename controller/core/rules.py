@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controller.core import limits
 from controller.core.durations import DurationError, parse_duration
-from controller.core.model import PERIOD_UNITS, PLAN_DEFAULTS, Plan, parse_instant
+from controller.core.model import PERIOD_UNITS, PLAN_DEFAULTS, PricingTier, parse_instant
 from controller.core.normalize import Path, value_at
 from controller.core.recurrence import RecurrenceError, validate_cron, validate_rrule
 
@@ -78,14 +78,14 @@ def collection_rules(spec: Mapping[str, Any]) -> Iterator[Finding]:
     ``second``, for tests and demos) may loosen them; the free plan's hourly floor and every
     plan's job count stay hard limits.
     """
-    plan = Plan(spec.get("plan", "standard"))
+    plan = PricingTier(spec.get("plan", "standard"))
     max_jobs, fastest = PLAN_DEFAULTS[plan]
     quota = spec.get("quota") or {}
     count = quota.get("maxJobCount")
     if isinstance(count, int) and count > max_jobs:
         yield (*SPEC, "quota", "maxJobCount"), f"{count} is above the maximum of {max_jobs} for plan {plan}"
     rec = quota.get("maxRecurrence")
-    if plan is Plan.FREE and isinstance(rec, Mapping):
+    if plan is PricingTier.FREE and isinstance(rec, Mapping):
         period = PERIOD_UNITS[rec["frequency"]] * int(rec.get("interval", 1))
         if period < fastest:
             yield (

@@ -1,32 +1,25 @@
-"""Every Redis key the controller uses, and the fields it keeps in them, in one place.
+"""Every Redis key the controller uses, in one place; the records' fields are in ``worker.records``.
 
-Keys shared with workers (status, history, running markers) come from ``worker.contract.Keys``;
-this class adds the controller's own. ``prefix`` isolates installations (and tests).
+Keys shared with workers (job, cursor, status, collection, history, running markers) come from
+``worker.contract.Keys``; this class adds the controller's own. ``prefix`` isolates
+installations (and tests).
 
 Layout (``{job}`` is ``<collection>/<name>``):
 
     {p}:jobs                 SET   every job in the desired state
-    {p}:job:{job}            HASH  desired state, written by the sync loop only:
-                                   spec (canonical JSON), specHash, timingHash, generation,
-                                   createdAt (epoch s: the schedule's creation instant for this
-                                   timing generation), active ("1" = dispatchable: job enabled,
-                                   collection enabled), collection, source ("path:line"), gitSha,
-                                   labels (JSON), stalled (reason, when the manifest is invalid)
+    {p}:job:{job}            HASH  JobRecord: the desired state (sync writes it)
+    {p}:sched:{job}          HASH  CursorRecord: the dispatch cursor (sync resets, dispatch advances)
+    {p}:status:{job}         HASH  three writer sides with disjoint fields (``worker.records``);
+                                   the condition is derived when read (``JobStatus``)
     {p}:collections          SET   collection names
-    {p}:collection:{name}    HASH  spec (JSON), specHash, state, source, gitSha
-    {p}:sched:{job}          HASH  dispatch cursor: nextAt (epoch s), number (occurrence number of
-                                   nextAt), generation (the job generation it was computed for)
+    {p}:collection:{name}    HASH  CollectionRecord
     {p}:due                  ZSET  job -> nextAt: the due index the dispatch loop sleeps on
     {p}:fired:{invocation}   STRING marker "an occurrence was enqueued", with a TTL longer than
                                    any replay window (lease + starting deadline + catch-up)
     {p}:lease                STRING dispatch lease: owner id, PX expiry
     {p}:poke                 LIST  wake-ups for the dispatch loop (BLPOP)
-    {p}:sync                 HASH  last sync pass: at, revision, result, pruneBlocked reason
+    {p}:sync                 HASH  SyncRecord: the last sync pass (result, problems, prune decision)
     {p}:prune-allowed        STRING set by an operator to allow one over-cap prune
-
-Status fields the controller writes into ``worker.contract.Keys.status(job)``: condition
-(Ready|Stalled|Disabled|Completed|Faulted), reason, nextRuns (JSON list of ISO instants),
-nextExecutionTime, lastScheduleTime, missedCount, skippedCount, observedGeneration, source, gitSha.
 """
 
 from __future__ import annotations
@@ -41,17 +34,8 @@ class ControllerKeys(Keys):
     def jobs(self) -> str:
         return f"{self.prefix}:jobs"
 
-    def job(self, job: str) -> str:
-        return f"{self.prefix}:job:{job}"
-
     def collections(self) -> str:
         return f"{self.prefix}:collections"
-
-    def collection(self, name: str) -> str:
-        return f"{self.prefix}:collection:{name}"
-
-    def sched(self, job: str) -> str:
-        return f"{self.prefix}:sched:{job}"
 
     def due(self) -> str:
         return f"{self.prefix}:due"
@@ -70,11 +54,3 @@ class ControllerKeys(Keys):
 
     def prune_allowed(self) -> str:
         return f"{self.prefix}:prune-allowed"
-
-
-# Conditions (Flux/Kubernetes style), written to the status hash.
-READY = "Ready"
-STALLED = "Stalled"
-DISABLED = "Disabled"
-COMPLETED = "Completed"
-FAULTED = "Faulted"
