@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 
 from tests.peers.rq_worker import burst, running_worker, wait_until
 from worker.contract import TASK, HistoryEntry, Invocation, Keys, RetryPolicy, invocation_id
-from worker.records import W_FAULTED_GENERATION, W_FAULTED_REASON
+from worker.records import W_FAULTED_GENERATION, W_FAULTED_REASON, JobRecord
 
 KEYS = Keys()
 SECRET = "s3cr3t-do-not-leak"
@@ -55,7 +55,9 @@ def enqueue(url: str, inv: Invocation, *, desired: bool = True) -> None:
 
 
 def write_desired(client: redis.Redis, job: str, *, generation: int = 1, active: bool = True) -> None:
-    client.hset(f"{KEYS.prefix}:job:{job}", mapping={"generation": str(generation), "active": "1" if active else "0"})
+    """The job record a sync pass writes (through its codec), reduced to what workers read."""
+    record = JobRecord(job, {}, "", generation, 0.0, active, job.partition("/")[0])
+    client.hset(KEYS.job(job), mapping=record.to_redis())  # type: ignore[arg-type]
 
 
 def history(client: redis.Redis, job: str = "c1/j") -> list[HistoryEntry]:
