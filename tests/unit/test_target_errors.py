@@ -3,7 +3,6 @@ statuses with Retry-After, and the Azure SDK errors (worker.targets.errors)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,10 +44,14 @@ TEMPORARY, PERMANENT = True, False
 @pytest.mark.parametrize(
     ("error", "retryable", "text"),
     [
-        (asyncio.TimeoutError(), TEMPORARY, "no answer within 60 s"),
+        (TimeoutError(), TEMPORARY, "no answer within 60 s"),
         (TimeoutError(), TEMPORARY, "no answer within 60 s"),
         (aiohttp.ServerTimeoutError("read"), TEMPORARY, "no answer"),
-        (aiohttp.ClientConnectorError(_Key(), ConnectionRefusedError(111, "refused")), TEMPORARY, "ClientConnectorError"),
+        (
+            aiohttp.ClientConnectorError(_Key(), ConnectionRefusedError(111, "refused")),
+            TEMPORARY,
+            "ClientConnectorError",
+        ),
         (aiohttp.ServerDisconnectedError(), TEMPORARY, "ServerDisconnectedError"),
         (aiohttp.ClientOSError(104, "reset"), TEMPORARY, "ClientOSError"),
         (aiohttp.ClientPayloadError("cut"), TEMPORARY, "ClientPayloadError"),
