@@ -6,8 +6,9 @@ it, with its state and job counts), answers RQ's commands (``stop-job`` stops on
 workers). Only its work loop is its own, designed for throughput:
 
 - claim up to ``concurrency - in flight`` jobs per Lua call (``worker.rq_batch``), which also moves
-  due retries to the front of the queue; poll at most every ``RETRY_POLL`` s, so a retry starts
-  within about that of its due time, and block on the queue (BLMOVE onto itself) when idle;
+  due retries to the front of the queue and tells when the next retry is due; claim again at that
+  instant or after ``RETRY_POLL`` s, whichever is sooner, so a retry is claimed right at its due
+  time, never before; when idle, block on the queue (BLMOVE onto itself) meanwhile;
 - each job is a task on the loop; targets share the process's clients (``worker.targets.clients``);
 - the writes of all jobs finishing together go out as one MULTI (``worker.batch``);
 - one worker heartbeat per second with the job counts, one in-flight heartbeat per
@@ -81,6 +82,7 @@ class CronplaneWorker(BaseWorker):
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stats = [0, 0, 0.0]  # succeeded, failed, working seconds since the last heartbeat
+        self._poll = RETRY_POLL  # seconds until the next claim: sooner when a retry is due sooner
 
     def execute_job(self, job: Job, queue: Any) -> None:  # RQ's one-job-at-a-time path: unused
         raise NotImplementedError("CronplaneWorker runs jobs in batches")
@@ -130,7 +132,9 @@ class CronplaneWorker(BaseWorker):
         self._loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self._request_stop)
-        r = aioredis.Redis.from_url(self.settings.redis_url)
+        # Waits for a free connection rather than failing: a herd's liveness reads are concurrent.
+        pool = aioredis.BlockingConnectionPool.from_url(self.settings.redis_url, max_connections=32, timeout=None)
+        r = aioredis.Redis(connection_pool=pool)
         waiter = aioredis.Redis.from_url(self.settings.redis_url)
         self.batch = Batcher(r)
         clients = Clients(self.settings, EnvFileSecrets())
@@ -159,9 +163,7 @@ class CronplaneWorker(BaseWorker):
         concurrency = self.settings.concurrency
         while not self._stopping.is_set():
             free = concurrency - len(self.inflight)
-            claimed: list[Claimed] = []
-            for queue in self.queue_names():
-                claimed += await claimer.claim(queue, max(0, free - len(claimed)), time.time())
+            claimed = await self._claim(claimer, free)
             for job in claimed:
                 self.inflight[job.id] = (job, asyncio.create_task(self._run_job(job)))
             worked = worked or bool(claimed)
@@ -175,20 +177,36 @@ class CronplaneWorker(BaseWorker):
                 await self._wait_for_room()
         return worked
 
+    async def _claim(self, claimer: Claimer, free: int) -> list[Claimed]:
+        """Claim up to ``free`` jobs; note when the next pending retry is due (``_poll``)."""
+        claimed: list[Claimed] = []
+        now = time.time()
+        self._poll = RETRY_POLL
+        try:
+            for queue in self.queue_names():
+                jobs, next_due = await claimer.claim(queue, max(0, free - len(claimed)), now)
+                claimed += jobs
+                if next_due is not None:
+                    self._poll = min(self._poll, max(0.001, next_due - now))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+            self.log.error("Worker %s: cannot reach Redis (%s); retrying in 1 s", self.name, e.__class__.__name__)
+            await asyncio.sleep(1.0)
+        return claimed
+
     async def _wait_for_room(self) -> None:
         tasks = [task for _, task in self.inflight.values()]
         if tasks:
-            await asyncio.wait(tasks, timeout=RETRY_POLL, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
             await asyncio.sleep(0.002)  # let the jobs finishing at the same time join the next claim
         else:
-            await asyncio.sleep(RETRY_POLL)
+            await asyncio.sleep(self._poll)
 
     async def _wait_for_work(self, waiter: Any) -> None:
         """Block until a job arrives on the first queue (BLMOVE onto itself leaves the list as it
         was) or RETRY_POLL passes, whichever comes first."""
         key = rq_batch.QUEUE_PREFIX + self.queue_names()[0]
         stop = asyncio.create_task(self._stopping.wait())
-        block = asyncio.create_task(waiter.blmove(key, key, RETRY_POLL, "LEFT", "LEFT"))
+        block = asyncio.create_task(waiter.blmove(key, key, max(0.01, self._poll), "LEFT", "LEFT"))
         await asyncio.wait([stop, block], return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
         if not block.done():

@@ -79,7 +79,8 @@ for i = 1, n do
   end
 end
 if #out > 0 then redis.call('expire', wexec, ttl + 60) end
-return out
+local nxt = redis.call('zrange', retries, 0, 0, 'WITHSCORES')
+return {out, nxt[2] or ''}
 """
 
 
@@ -115,7 +116,8 @@ class Claimer:
         self.r, self.worker_name, self.key_prefix, self.ttl = redis, worker_name, key_prefix, heartbeat_ttl
         self.script = redis.register_script(_CLAIM)
 
-    async def claim(self, queue: str, n: int, now: float) -> list[Claimed]:
+    async def claim(self, queue: str, n: int, now: float) -> tuple[list[Claimed], float | None]:
+        """Up to ``n`` started jobs, and the due instant of the queue's next pending retry."""
         keys = [
             QUEUE_PREFIX + queue,
             STARTED.format(queue),
@@ -123,8 +125,8 @@ class Claimer:
             WORKER_EXECUTIONS_KEY_TEMPLATE.format(self.worker_name),
         ]
         args = [now, rq_time(now), self.worker_name, uuid.uuid4().hex[:24], n, self.ttl]
-        rows = await self.script(keys=keys, args=[*args, JOB_PREFIX, EXECUTION_PREFIX, EXECUTIONS_PREFIX])
-        return [_claimed(row, queue, now) for row in rows]
+        rows, next_due = await self.script(keys=keys, args=[*args, JOB_PREFIX, EXECUTION_PREFIX, EXECUTIONS_PREFIX])
+        return [_claimed(row, queue, now) for row in rows], float(next_due) if next_due else None
 
 
 def _claimed(row: Sequence[bytes], queue: str, now: float) -> Claimed:

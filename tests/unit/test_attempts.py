@@ -20,7 +20,10 @@ TEMP = Outcome(False, "HTTP 503", retryable=True)
 PERM = Outcome(False, "HTTP 404", retryable=False)
 
 
-def inv(retry: RetryPolicy = RetryPolicy("fixed", 30, 2), error: bool = True, final: bool = False) -> Invocation:
+MAIN_POLICY = RetryPolicy("fixed", 30, 2)
+
+
+def inv(retry: RetryPolicy = MAIN_POLICY, error: bool = True, final: bool = False) -> Invocation:
     action: dict[str, Any] = {"type": "http", "request": {"uri": "http://t/"}}
     if error:
         action["errorAction"] = {"type": "http", "request": {"uri": "http://e/"}}
