@@ -32,6 +32,7 @@ from rq import Queue
 
 from benchmarks.controller_bench import median, start_redis
 from benchmarks.http_target import capacity
+from tests.peers.ports import free_port, wait_for_port
 from worker.attempts import retry_job_id
 from worker.contract import TASK, HistoryEntry, Invocation, Keys, RetryPolicy, invocation_id
 from worker.records import JobRecord
@@ -163,12 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         port = client.connection_pool.connection_kwargs["port"]
         url = f"redis://127.0.0.1:{port}/0"
         env = {**os.environ, "REDIS_URL": url, "PYTHONPATH": str(ROOT)}
-        target_port = _free_port()
+        target_port = free_port()
         target = subprocess.Popen([sys.executable, "-m", "benchmarks.http_target", str(target_port)], cwd=ROOT, env=env)
         base = f"http://127.0.0.1:{target_port}"
         try:
-            from tests.peers.ports import wait_for_port
-
             wait_for_port(target_port)
             cap = capacity(f"{base}/hook")
             bare: list[float] = []
@@ -216,14 +215,6 @@ def report(
         late = [median([f(r) for _, r in runs]) for f in (lambda r: pct(r, 0.5), lambda r: pct(r, 0.99), max, min)]
         print(f"{processes:<12}{starts[0]:>17.2f}s{starts[1]:>9.2f}s" + "".join(f"{x:>9.3f}s" for x in late))
     print("goal: every retry starts within 0.5 s after its due time, never before (min >= 0)")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":
