@@ -193,7 +193,7 @@ class HistoryEntry:
 
 
 def add_history(
-    pipe: Any, keys: Keys, entry: HistoryEntry, *, score_ms: int, max_entries: int, max_age_seconds: int
+    pipe: Any, keys: Keys, entry: HistoryEntry, *, score_ms: float, max_entries: int, max_age_seconds: int
 ) -> None:
     """Queue the commands that append ``entry`` and keep the job's history bounded.
 
