@@ -31,6 +31,7 @@ CAMEL = {
     "message": "message",
     "git_sha": "gitSha",
     "generation": "generation",
+    "trigger": "trigger",
 }
 
 

@@ -92,6 +92,8 @@ class Invocation:
     phase: Phase = "main"
     attempt: int = 0  # Azure retryCount of the attempt this payload starts
     final: bool = False  # no occurrence follows this one: a fault makes the job Faulted
+    # A run-now (reference §7.4): {"kind": "manual", "reason": ..., "by": ...}; None = scheduled.
+    trigger: Mapping[str, str] | None = None
     version: int = PAYLOAD_VERSION
 
     @property
@@ -171,6 +173,7 @@ class HistoryEntry:
     message: str
     git_sha: str | None = None
     generation: int | None = None
+    trigger: Mapping[str, str] | None = None  # a run-now: kind "manual", reason and who asked
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -114,6 +114,7 @@ class Runner:
             message=outcome.message,
             git_sha=inv.git_sha,
             generation=inv.generation,
+            trigger=inv.trigger,
         )
         counters = {EXECUTION_COUNT: 1, FAILURE_COUNT: 0 if outcome.ok else 1} if main else {}
         status: dict[str, str] = {}

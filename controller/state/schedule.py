@@ -25,7 +25,6 @@ from worker.contract import TASK, HistoryEntry, Invocation, add_history
 RESULT_TTL = 24 * 3600  # RQ keeps finished invocations a day (dedup also has the fired marker)
 FAILURE_TTL = 7 * 24 * 3600
 ABANDONED_RETRIES = 3  # RQ requeues an invocation whose worker died (SIGKILL), under the same id
-ABANDONED_RETRIES = 3  # RQ requeues an invocation whose worker died (SIGKILL), under the same id
 
 
 _MARK = """
@@ -247,6 +246,14 @@ class ScheduleStore:
             pipe.set(self.keys.fired(inv.id), "1", ex=self.fired_ttl)
         pipe.eval(_ADVANCE, 1, self.keys.due(), *self._advance_args([d]))
         self._extras(pipe, d, bounds)
+
+    def job_for_run_now(self, name: str) -> tuple[Mapping[str, Any], int, str | None] | None:
+        """Override: run-now. The job's spec, generation and git SHA, whatever its cursor (a
+        completed job can still be run by hand); None when the job does not exist."""
+        spec, generation, sha = self.r.hmget(self.keys.job(name), "spec", "generation", "gitSha")
+        if spec is None:
+            return None
+        return json.loads(spec), int(generation or 1), _s(sha) if sha else None
 
     def drop(self, name: str) -> None:
         self.r.zrem(self.keys.due(), name)
