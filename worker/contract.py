@@ -152,6 +152,11 @@ class Keys:
         """SET of jobs that have history (for bounded clean-up)."""
         return f"{self.prefix}:history-jobs"
 
+    def lateness(self) -> str:
+        """HASH: the due → started lateness histogram workers keep (fields ``le:<bucket>``, ``sum``,
+        ``count``), read by every process's /metrics."""
+        return f"{self.prefix}:metrics:start-lateness"
+
 
 HistoryStatus = Literal["completed", "failed", "postponed", "missed", "skipped"]
 
@@ -206,6 +211,19 @@ FAILURE_COUNT = "failureCount"  # failed attempts of the main action
 FAULTED_COUNT = "faultedCount"  # occurrences that used up their retries and still failed
 LAST_EXECUTION_TIME = "lastExecutionTime"
 LAST_RESULT = "lastResult"
+LAST_SUCCESS_TIME = "lastSuccessTime"  # the last completed main attempt (alert on a missing run)
+RETRY_COUNT = "retryCount"  # retry attempts of the main action (metrics)
+LATENESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+def observe_lateness(pipe: Any, keys: Keys, seconds: float) -> None:
+    """Queue the commands adding one due → started sample to the shared histogram."""
+    key = keys.lateness()
+    for bucket in LATENESS_BUCKETS:
+        if seconds <= bucket:
+            pipe.hincrby(key, f"le:{bucket}", 1)
+    pipe.hincrbyfloat(key, "sum", max(0.0, seconds))
+    pipe.hincrby(key, "count", 1)
 
 
 # --- durations: ISO 8601 (PT30S, P1D) or .NET TimeSpan text ([d.]hh:mm:ss), reference §1.3.5 ---

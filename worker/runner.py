@@ -32,7 +32,9 @@ from worker.contract import (
     FAULTED_COUNT,
     LAST_EXECUTION_TIME,
     LAST_RESULT,
+    LAST_SUCCESS_TIME,
     MAIN_ACTION,
+    RETRY_COUNT,
     TASK,
     HistoryEntry,
     Invocation,
@@ -120,12 +122,17 @@ class Runner:
         status: dict[str, str] = {}
         if main:
             status = {LAST_EXECUTION_TIME: iso(started), LAST_RESULT: "completed" if outcome.ok else "failed"}
+            if outcome.ok:
+                status[LAST_SUCCESS_TIME] = iso(started)
+            if inv.attempt:
+                counters[RETRY_COUNT] = 1
         if faulted:
             counters[FAULTED_COUNT] = 1
             status[LAST_RESULT] = "faulted"
             if inv.final:
                 status.update(condition="Faulted", reason=f"the last occurrence ({inv.id}) failed after all retries")
-        self.store.record(entry, score_ms=int(started * 1000), counters=counters, status=status)
+        lateness = started - inv.expected if main and not inv.attempt else None  # due → started (metrics)
+        self.store.record(entry, score_ms=int(started * 1000), counters=counters, status=status, lateness=lateness)
 
     def _schedule_retry(self, inv: Invocation, delay: float, retry_after: float | None) -> str:
         nxt = inv.next_attempt()

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import redis
 
-from worker.contract import HistoryEntry, Keys, add_history
+from worker.contract import HistoryEntry, Keys, add_history, observe_lateness
 from worker.settings import WorkerSettings
 
 _RELEASE = """
@@ -25,7 +25,13 @@ class WorkerStore:
         self.r, self.keys, self.settings = client, settings.keys, settings
 
     def record(
-        self, entry: HistoryEntry, *, score_ms: int, counters: Mapping[str, int], status: Mapping[str, str]
+        self,
+        entry: HistoryEntry,
+        *,
+        score_ms: int,
+        counters: Mapping[str, int],
+        status: Mapping[str, str],
+        lateness: float | None = None,
     ) -> None:
         with self.r.pipeline(transaction=True) as pipe:
             add_history(
@@ -41,6 +47,8 @@ class WorkerStore:
                 pipe.hincrby(status_key, name, amount)
             if status:
                 pipe.hset(status_key, mapping=dict(status))  # type: ignore[arg-type]
+            if lateness is not None:
+                observe_lateness(pipe, self.keys, lateness)
             pipe.execute()
 
     def hold_running(self, job: str, invocation_id: str, ttl: int) -> None:

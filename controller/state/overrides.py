@@ -75,7 +75,7 @@ class OverrideStore:
         return req
 
     def pending_runs(self) -> list[RunRequest]:
-        rows: dict[Any, Any] = self.r.hgetall(self.keys.run_now())  # type: ignore[assignment]
+        rows: dict[Any, Any] = self.r.hgetall(self.keys.run_now())
         out = []
         for raw in list(rows.values())[:MAX_PENDING_RUNS]:
             try:

@@ -1,0 +1,97 @@
+"""What the operator commands share: job names, the Redis read layer, output formats, durations.
+
+Not a command itself (``controller.cli.COMMANDS`` lists those).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import re
+import socket
+import sys
+from datetime import timedelta
+from typing import Any
+
+import yaml
+
+from controller.api.reads import Reads
+from controller.core.durations import parse_duration
+from controller.core.model import JobKey
+from controller.errors import PermanentError, UsageError
+from controller.runtime import connect
+from controller.settings import ControllerSettings
+
+NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+SHORT = re.compile(r"^(\d{1,6})([smhd])$")
+
+
+def add_redis(p: Any) -> None:
+    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
+
+
+def add_output(p: Any) -> None:
+    p.add_argument("-o", "--output", choices=("text", "json", "yaml"), default="text")
+
+
+def reads(args: argparse.Namespace) -> Reads:
+    settings = ControllerSettings.from_env(redis_url=args.redis_url)
+    return Reads(connect(settings), settings)
+
+
+def job_key(text: str) -> str:
+    """``collection/name`` or a bare name in the default collection, validated."""
+    key = JobKey.parse(text)
+    for part in (key.collection, key.name):
+        if not NAME.match(part):
+            raise UsageError(f"{text!r} is not a job name (collection/name or name: a-z, 0-9 and '-')")
+    return str(key)
+
+
+def collection_name(text: str) -> str:
+    if not NAME.match(text):
+        raise UsageError(f"{text!r} is not a collection name (a-z, 0-9 and '-')")
+    return text
+
+
+def existing_job(r: Reads, text: str) -> str:
+    key = job_key(text)
+    if r.job(key) is None:
+        raise PermanentError(f"no job {key} (cronplane get jobs lists them)")
+    return key
+
+
+def existing_collection(r: Reads, text: str) -> str:
+    name = collection_name(text)
+    if name not in r.collections():
+        raise PermanentError(f"no collection {name} (cronplane get collections lists them)")
+    return name
+
+
+def who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} (cli)"
+
+
+def duration(text: str) -> timedelta:
+    """ISO 8601 (``PT1H``) or short text (``90s``, ``30m``, ``1h``, ``2d``)."""
+    m = SHORT.match(text.strip().lower())
+    iso = (f"P{m[1]}D" if m[2] == "d" else f"PT{m[1]}{m[2].upper()}") if m else text
+    try:
+        return parse_duration(iso)
+    except (ValueError, OverflowError):
+        raise UsageError(f"--for: {text!r} is not a duration (use PT1H, 30m, 1h or 2d)") from None
+
+
+def emit(data: Any, output: str) -> bool:
+    """Print ``data`` as JSON or YAML; False for text (the caller prints its own)."""
+    if output == "json":
+        print(json.dumps(data, indent=2, default=str))
+    elif output == "yaml":
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return output != "text"
