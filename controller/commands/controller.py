@@ -22,7 +22,9 @@ from controller.sources.git import GitSource
 def register(sub: Any) -> None:
     p = sub.add_parser("controller", help="run the controller: sync manifests, dispatch due occurrences")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--manifests", metavar="PATH", help="directory (or file) of manifests, watched")
+    src.add_argument(
+        "--manifests", metavar="PATH", action="append", help="directory (or file) of manifests, watched; repeatable"
+    )
     src.add_argument("--git", metavar="REPO", help="repository URL or path; the controller keeps its own checkout")
     p.add_argument("--branch", default="main", help="git branch to follow (default main)")
     p.add_argument("--path", default=".", help="manifest directory inside the repository (default: all)")
@@ -33,12 +35,14 @@ def register(sub: Any) -> None:
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
     p.add_argument("--lease-ttl", type=float, help="dispatch lease in seconds (default 10)")
     p.add_argument("--id", help="this controller's name in the lease (default: host-random)")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)")
     p.set_defaults(run=run)
 
 
 def source_of(args: argparse.Namespace) -> Source:
     if args.manifests:
-        return DirectorySource(args.manifests)
+        return DirectorySource(*args.manifests)
     checkout = Path(args.checkout or tempfile.mkdtemp(prefix="cronplane-git-")) / "checkout"
     return GitSource(args.git, args.branch, checkout, args.path)
 
@@ -62,5 +66,11 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(f"synced {len(report.written)} job(s); enqueued {enqueued} invocation(s)")
         return 1 if report.plan and report.plan.has_errors else 0
-    controller.run(watch_paths=(args.manifests,) if args.manifests else ())
+    if args.metrics_port:
+        from controller.observability import Probes, instrument, register_redis, serve_probes
+
+        instrument(controller)
+        register_redis(controller.client, settings.keys, settings.queue)
+        serve_probes(args.metrics_host, args.metrics_port, Probes({"redis": controller.client.ping}))
+    controller.run(watch_paths=tuple(args.manifests or ()))
     return 0

@@ -8,6 +8,7 @@ from typing import Any
 
 from controller.errors import CronplaneError
 from worker.cli import CliError, run_worker
+from worker.contract import DEFAULT_QUEUE
 
 
 def register(sub: Any) -> None:
@@ -16,11 +17,29 @@ def register(sub: Any) -> None:
     p.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
     p.add_argument("--name", help="worker name (default: RQ's)")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.metrics_port:
+        start_probes(args)
     try:
         return run_worker(args.redis_url, args.queues, args.burst, args.name)
     except CliError as e:
         raise CronplaneError(str(e)) from None
+
+
+def start_probes(args: argparse.Namespace) -> None:
+    """The worker's /metrics (the shared records in Redis, and the due → started lateness the
+    work horses keep there), /healthz and /readyz (Redis reachable)."""
+    import redis
+
+    from controller.observability import Probes, register_redis, serve_probes
+    from worker.settings import WorkerSettings
+
+    settings = WorkerSettings.from_env(redis_url=args.redis_url)
+    client = redis.Redis.from_url(settings.redis_url)
+    register_redis(client, settings.keys, (args.queues or [DEFAULT_QUEUE])[0])
+    serve_probes(args.metrics_host, args.metrics_port, Probes({"redis": client.ping}))
