@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -70,7 +71,7 @@ def table(kind: str, data: list[dict[str, Any]]) -> Table:
             t.add_row(d["collection"], str(d["jobs"]), d["drift"] or "")
         return t
     for col in ("JOB", "STATE", "CONDITION", "SCHEDULE", "NEXT RUN", "LAST RUN", "RESULT", "RUNS", "FAILED", "DRIFT"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col, no_wrap=col != "SCHEDULE")
     for d in data:
         t.add_row(
             d["job"],
@@ -87,6 +88,11 @@ def table(kind: str, data: list[dict[str, Any]]) -> Table:
     return t
 
 
+def console() -> Console:
+    """The terminal's width, or a wide page when the output goes to a file or a pipe."""
+    return Console() if sys.stdout.isatty() else Console(width=220)
+
+
 def run(args: argparse.Namespace) -> int:
     collection = collection_name(args.collection) if args.collection else None
     r = reads(args)
@@ -94,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.watch:
         if not emit(data, args.output):
             if data:
-                Console(soft_wrap=False).print(table(args.kind, data))
+                console().print(table(args.kind, data))
             else:
                 print("no collections" if args.kind.startswith("collection") else "no jobs")
         return 0
     count = 0
-    with Live(table(args.kind, data), refresh_per_second=2, console=Console()) as live:
+    with Live(table(args.kind, data), refresh_per_second=2, console=console()) as live:
         while not args.iterations or count < args.iterations:
             time.sleep(args.interval)
             live.update(table(args.kind, rows(r, args.kind, collection)))

@@ -47,7 +47,11 @@ def azure_job(**overrides: object) -> dict[str, object]:
             "request": {
                 "method": "GET",
                 "uri": "http://127.0.0.1:9/hook",
-                "authentication": {"type": "Basic", "username": "u", "password": {"valueFrom": {"env": "HOOK_PASSWORD"}}},
+                "authentication": {
+                    "type": "Basic",
+                    "username": "u",
+                    "password": {"valueFrom": {"env": "HOOK_PASSWORD"}},
+                },
             },
             "retryPolicy": {"retryType": "Fixed", "retryInterval": "00:01:00", "retryCount": 2},
         },
@@ -115,7 +119,9 @@ def test_validation_answers_400_with_the_messages_of_validate(api: httpx.Client,
     assert answer.status_code == 400
     details = answer.json()["error"]["details"]
     # the same message as `cronplane validate` on the same manifest
-    (tmp_path / "bad.yaml").write_text((Path(tmp_path / "api-manifests" / "ops" / "_collection.yaml").read_text()) + "---\n")
+    (tmp_path / "bad.yaml").write_text(
+        (Path(tmp_path / "api-manifests" / "ops" / "_collection.yaml").read_text()) + "---\n"
+    )
     import yaml
 
     from controller.api.shapes import job_manifest
@@ -123,7 +129,10 @@ def test_validation_answers_400_with_the_messages_of_validate(api: httpx.Client,
     with (tmp_path / "bad.yaml").open("a") as f:
         f.write(yaml.safe_dump(job_manifest("ops", "bad", bad["properties"])))  # type: ignore[arg-type]
     out = subprocess.run(
-        [sys.executable, "-m", "controller.cli", "validate", str(tmp_path / "bad.yaml")], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "controller.cli", "validate", str(tmp_path / "bad.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     expected = {line.split(": ", 1)[1] for line in out.stdout.splitlines()}
     assert expected and {d["message"].split(": ", 1)[1] for d in details} == expected
@@ -157,10 +166,22 @@ def test_inline_secrets_are_refused_and_never_echoed(api: httpx.Client, server: 
     assert answer.status_code == 400 and "inline secrets are not allowed" in answer.text
     assert SECRET not in answer.text
     assert not list(server.api_dir.rglob("leaky*"))
-    queue = azure_job(action={"type": "StorageQueue", "queueMessage": {"storageAccount": "a", "queueName": "q", "sasToken": {"valueFrom": {"env": "SAS"}}, "message": "m"}})
+    queue = azure_job(
+        action={
+            "type": "StorageQueue",
+            "queueMessage": {
+                "storageAccount": "a",
+                "queueName": "q",
+                "sasToken": {"valueFrom": {"env": "SAS"}},
+                "message": "m",
+            },
+        }
+    )
     body = api.put(f"{coll()}/jobs/queue", json=queue).json()
     assert "sasToken" not in body["properties"]["action"]["queueMessage"]
-    everything = " ".join(api.get(p).text for p in (f"{coll()}/jobs", f"{coll()}/jobs/queue", "/api/v1/overview", "/api/v1/plan"))
+    everything = " ".join(
+        api.get(p).text for p in (f"{coll()}/jobs", f"{coll()}/jobs/queue", "/api/v1/overview", "/api/v1/plan")
+    )
     assert "SAS" not in everything.replace("SASL", "") and "HOOK_PASSWORD" not in everything
     assert SECRET not in server.log.read_text()
 
@@ -182,7 +203,10 @@ def test_roles_and_tokens(server: Server) -> None:
 
 
 def test_size_and_rate_limits(redis_url: str, tmp_path: Path) -> None:
-    with serving(redis_url, tmp_path, extra_args=["--rate", "1", "--burst", "6", "--max-body", "2048"]) as s, s.client() as api:
+    with (
+        serving(redis_url, tmp_path, extra_args=["--rate", "1", "--burst", "6", "--max-body", "2048"]) as s,
+        s.client() as api,
+    ):
         huge = api.put(coll(), content=b"{" + b" " * 4096 + b"}", headers={"content-type": "application/json"})
         assert huge.status_code == 413 and huge.json()["error"]["code"] == "RequestTooLarge"
         codes = [api.get(f"{ARM}/jobCollections").status_code for _ in range(10)]
@@ -191,7 +215,9 @@ def test_size_and_rate_limits(redis_url: str, tmp_path: Path) -> None:
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
 
 
-def test_refuses_to_listen_beyond_loopback_without_tokens(redis_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refuses_to_listen_beyond_loopback_without_tokens(
+    redis_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for var in ("CRONPLANE_API_ADMIN_TOKENS", "CRONPLANE_API_READ_TOKENS"):
         monkeypatch.delenv(var, raising=False)
     assert main(["serve", "--host", "0.0.0.0", "--redis-url", redis_url]) == 2

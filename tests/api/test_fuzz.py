@@ -22,7 +22,9 @@ def test_schemathesis_finds_no_server_error(redis_url: str, tmp_path: Path) -> N
     (manifests / "c.yaml").write_text(
         "apiVersion: cronplane/v1\nkind: JobCollection\nmetadata: {name: ops}\nspec: {plan: standard}\n"
     )
-    with serving(redis_url, tmp_path, manifests=[str(manifests)], extra_args=["--rate", "10000", "--burst", "10000"]) as s:
+    with serving(
+        redis_url, tmp_path, manifests=[str(manifests)], extra_args=["--rate", "10000", "--burst", "10000"]
+    ) as s:
         out = subprocess.run(
             [
                 str(Path(sys.executable).with_name("schemathesis")),

@@ -38,7 +38,11 @@ class System:
     def put_job(self, name: str, **props: Any) -> dict[str, Any]:
         body = {
             "properties": {
-                "action": {"type": "Http", "request": {"method": "POST", "uri": self.target.url_for(f"/{name}")}, "retryPolicy": {"retryType": "None"}},
+                "action": {
+                    "type": "Http",
+                    "request": {"method": "POST", "uri": self.target.url_for(f"/{name}")},
+                    "retryPolicy": {"retryType": "None"},
+                },
                 **props,
             }
         }
@@ -47,7 +51,9 @@ class System:
         return answer.json()
 
     def synced(self, name: str, timeout: float = 60) -> dict[str, Any]:
-        return wait_for(lambda: (j := self.api.get(self.job_url(name)).json())["cronplane"]["condition"] != "Pending" and j, timeout)
+        return wait_for(
+            lambda: (j := self.api.get(self.job_url(name)).json())["cronplane"]["condition"] != "Pending" and j, timeout
+        )
 
     def history(self, name: str, **params: Any) -> list[dict[str, Any]]:
         return self.api.get(f"{self.job_url(name)}/history", params=params).json()["value"]

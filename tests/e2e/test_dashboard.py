@@ -101,6 +101,9 @@ def test_pages_run_now_and_suspend_in_a_real_browser(system: System, page: Any) 
     p.get_by_role("link", name="Live feed").click()
     expect(p.locator("#feed tbody")).to_contain_text("ops/tick")
     shot(p, "feed")
+    p.get_by_role("link", name="Overview", exact=True).click()
+    expect(p.locator("#jobs .strip i").first).to_be_visible()
+    shot(p, "overview-with-history")
 
     p.set_viewport_size({"width": 390, "height": 844})  # a narrow window: cards instead of columns
     p.get_by_role("link", name="Overview", exact=True).click()
@@ -115,7 +118,7 @@ def test_pages_run_now_and_suspend_in_a_real_browser(system: System, page: Any) 
 
 def test_readme_screenshot_is_current() -> None:
     """The README shows the dashboard; docs/dashboard.png is refreshed from the test's screenshot."""
-    shot_file = SHOTS / "overview.png"
+    shot_file = SHOTS / "overview-with-history.png"
     docs = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
     if shot_file.exists() and (not docs.exists() or docs.stat().st_mtime < shot_file.stat().st_mtime - 86400):
         docs.parent.mkdir(exist_ok=True)

@@ -29,7 +29,12 @@ def test_run_now_through_the_normal_path_without_moving_the_schedule(system: Sys
     assert accepted.status_code == 200 and accepted.json()["by"] == "alice"
     entry = wait_for(lambda: system.history("nightly"))[0]
     assert entry["properties"]["status"] == "Completed" and entry["properties"]["repeatCount"] == 0
-    assert entry["cronplane"]["trigger"] == {"kind": "manual", "reason": "after the fix", "by": "alice", "requestedAt": accepted.json()["requestedAt"]}
+    assert entry["cronplane"]["trigger"] == {
+        "kind": "manual",
+        "reason": "after the fix",
+        "by": "alice",
+        "requestedAt": accepted.json()["requestedAt"],
+    }
     assert [r.path for r, _ in system.target.log] == ["/nightly"]
     out = cli(system, "run-now", "ops/nightly", "--reason", "second try")
     assert out.returncode == 0, out.stderr
@@ -57,7 +62,12 @@ def test_suspend_records_skips_with_the_reason_shows_drift_and_expires(system: S
     skipped = wait_for(lambda: system.history("tick", **{"$filter": "status eq 'Skipped'"}))
     assert "incident 42" in skipped[0]["properties"]["message"]
     # it expires by itself: completed runs come back after `until`
-    wait_for(lambda: any(h["properties"]["startTime"] > until for h in system.history("tick", **{"$filter": "status eq 'Completed'"})), 60)
+    wait_for(
+        lambda: any(
+            h["properties"]["startTime"] > until for h in system.history("tick", **{"$filter": "status eq 'Completed'"})
+        ),
+        60,
+    )
     assert json.loads(cli(system, "get", "jobs", "-o", "json").stdout)[0]["drift"] is None
 
 
@@ -71,4 +81,9 @@ def test_suspend_and_resume_a_collection_through_the_api(system: System) -> None
     assert "collection ops suspended" in skipped[0]["properties"]["message"]
     assert system.api.post(f"{base}/resume").json()["resumed"] is True
     resumed_at = skipped[0]["properties"]["startTime"]
-    wait_for(lambda: any(h["properties"]["startTime"] > resumed_at for h in system.history("tock", **{"$filter": "status eq 'Completed'"})))
+    wait_for(
+        lambda: any(
+            h["properties"]["startTime"] > resumed_at
+            for h in system.history("tock", **{"$filter": "status eq 'Completed'"})
+        )
+    )

@@ -52,7 +52,12 @@ def serving(
     args = [sys.executable, "-m", "controller.cli", "serve", "--port", str(port), "--api-dir", str(api_dir)]
     for m in manifests:
         args += ["--manifests", m]
-    env = env_for(redis_url, {"CRONPLANE_API_ADMIN_TOKENS": f"alice:{ADMIN_TOKEN}", "CRONPLANE_API_READ_TOKENS": READ_TOKEN} if tokens else {})
+    env = env_for(
+        redis_url,
+        {"CRONPLANE_API_ADMIN_TOKENS": f"alice:{ADMIN_TOKEN}", "CRONPLANE_API_READ_TOKENS": READ_TOKEN}
+        if tokens
+        else {},
+    )
     with log.open("wb") as sink:
         proc = subprocess.Popen([*args, *extra_args], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
