@@ -15,6 +15,7 @@ from controller.settings import ControllerSettings
 from controller.sources.directory import DirectorySource
 from controller.sources.git import files_at
 from controller.state.desired import DesiredStore
+from controller.state.overrides import OverrideStore
 
 
 def register(sub: Any) -> None:
@@ -48,9 +49,13 @@ def run(args: argparse.Namespace) -> int:
         observed = observed_at(args.base_ref, args.path, now)
     else:
         settings = ControllerSettings.from_env(redis_url=args.redis_url)
-        observed = DesiredStore(connect(settings), settings.keys).observed()
+        client = connect(settings)
+        observed = DesiredStore(client, settings.keys).observed()
     plan = make_plan(desired, observed, now, prune_cap=1.0)
     print(RENDERERS[args.output](plan))
+    if not args.base_ref and args.output != "json":  # operator overrides: drift from the manifests
+        for line in OverrideStore(client, settings.keys).all_active():
+            print(line)
     if plan.has_errors:
         return 1
     return 2 if args.detailed_exitcode and plan.has_changes else 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from controller.runtime import connect
 from controller.settings import ControllerSettings
+from controller.state.overrides import OverrideStore
 
 FIELDS = (
     "condition",
@@ -54,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
             row["nextRuns"] = json.loads(row["nextRuns"])
         rows[n] = row
     sync = {k.decode(): v.decode() for k, v in r.hgetall(keys.sync()).items()}  # type: ignore[union-attr]
+    overrides = OverrideStore(r, keys).all_active()  # operator overrides: drift from the manifests
     if args.output == "json":
-        print(json.dumps({"jobs": rows, "sync": sync}, indent=2))
+        print(json.dumps({"jobs": rows, "sync": sync, "overrides": overrides}, indent=2))
         return 0
     for n, row in rows.items():
         print(f"{n}: {row.get('condition', '?')} {row.get('reason', '')}".rstrip())
@@ -65,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
             f"faulted {row.get('faultedCount', 0)}  missed {row.get('missedCount', 0)}  "
             f"source {row.get('source', '-')}  sha {row.get('gitSha') or '-'}"
         )
+    for line in overrides:
+        print(line)
     if sync.get("pruneBlocked"):
         print(f"prune blocked: {sync['pruneBlocked']}")
     if not rows:

@@ -87,3 +87,16 @@ def test_suspend_and_resume_a_collection_through_the_api(system: System) -> None
             for h in system.history("tock", **{"$filter": "status eq 'Completed'"})
         )
     )
+
+
+def test_status_and_plan_show_overrides_as_drift(system: System, tmp_path: object) -> None:
+    system.put_job("quiet", startTime="2026-01-01T03:00:00Z", recurrence={"frequency": "Day", "interval": 1})
+    system.synced("quiet")
+    assert cli(system, "suspend", "ops/quiet", "--for", "1h", "--reason", "vendor outage").returncode == 0
+    status = cli(system, "status")
+    assert "override: job ops/quiet suspended until" in status.stdout and "vendor outage" in status.stdout
+    assert json.loads(cli(system, "status", "--output", "json").stdout)["overrides"]
+    plan = cli(system, "plan", str(system.server.api_dir))
+    assert "override: job ops/quiet suspended" in plan.stdout
+    assert cli(system, "resume", "ops/quiet").stdout.strip() == "job ops/quiet resumed"
+    assert "override:" not in cli(system, "status").stdout
