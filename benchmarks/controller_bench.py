@@ -30,9 +30,10 @@ from controller.dispatch import Dispatcher
 from controller.settings import ControllerSettings
 from controller.sources.directory import DirectorySource
 from controller.state.desired import DesiredStore
-from controller.state.schedule import ABANDONED_RETRIES, FAILURE_TTL, RESULT_TTL, ScheduleStore
+from controller.state.schedule import ScheduleStore
 from controller.sync import SyncLoop
 from worker.contract import TASK
+from worker.records import Bounds
 
 DUE = datetime(2030, 1, 1, tzinfo=UTC)
 PER_COLLECTION = 1000  # the p20premium plan's limit (Azure's largest)
@@ -86,7 +87,7 @@ def cold_apply(client: redis.Redis, root: Path, settings: ControllerSettings) ->
     start = time.perf_counter()
     report = sync.run_pass(DUE - timedelta(hours=1))
     elapsed = time.perf_counter() - start
-    assert report.plan is not None and not report.plan.has_errors, report.error
+    assert not report.plan.has_errors, report.plan.problems[:3]
     after = int(client.info("memory")["used_memory"])
     return elapsed, (after - before) / max(1, len(report.written))
 
@@ -124,9 +125,9 @@ def raw_rq(client: redis.Redis, n: int) -> float:
                 job_id=inv.id,
                 description=inv.id,
                 timeout=180,
-                result_ttl=RESULT_TTL,
-                failure_ttl=FAILURE_TTL,
-                retry=Retry(max=ABANDONED_RETRIES),
+                result_ttl=Bounds().result_ttl,
+                failure_ttl=Bounds().failure_ttl,
+                retry=Retry(max=Bounds().abandoned_retries),
             )
         )
     start = time.perf_counter()

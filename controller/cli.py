@@ -37,16 +37,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cronplane", description="Declarative, GitOps-style job scheduler (Azure Scheduler semantics)."
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"cronplane {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"controller.commands.{name.replace('-', '_')}")
         module.register(sub)
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cronplane")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # `cronplane` alone: the help, as a usage error
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return int(args.run(args))
     except CronplaneError as e:

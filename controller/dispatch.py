@@ -25,9 +25,9 @@ from controller.settings import ControllerSettings
 from controller.state.overrides import OverrideStore, RunRequest, Suspension
 from controller.state.schedule import Dispatch, DueJob, ScheduleStore
 from worker.contract import MAIN_ACTION, HistoryEntry, HistoryStatus, Invocation, invocation_id
+from worker.records import D_MISSED_COUNT, D_SKIPPED_COUNT
 
 log = logging.getLogger("cronplane.dispatch")
-HISTORY_BOUNDS = (1000, 60 * 24 * 3600)
 MAX_MISSED_ENTRIES = 100  # per job and pass; the rest are counted in missedCount only
 
 
@@ -53,22 +53,23 @@ class Dispatcher:
             # Crash window: enqueue, markers and cursors go in one MULTI (commit); in the one-job
             # fallback the enqueue comes first, and a crash before advance() leaves the cursor
             # here, so the next pass tries the same ids again and RQ's unique check absorbs them.
-            if not self.store.commit(batch, HISTORY_BOUNDS):
-                for d in batch:
-                    for inv in d.invocations:
-                        self.store.enqueue(inv)
-                    self.store.advance(d, HISTORY_BOUNDS)
-            enqueued += sum(len(d.invocations) for d in batch)
+            committed = self.store.commit(batch)
+            done, rest = committed if committed is not None else (0, batch)
+            for d in rest:
+                done += sum(self.store.enqueue(inv) for inv in d.invocations)
+                self.store.advance(d)
+            enqueued += done
             if len(names) < self.settings.max_dispatch_batch:
                 return enqueued
 
     def _decide(self, item: DueJob | str, now: datetime, suspended: dict[str, Suspension]) -> Dispatch | None:
-        if isinstance(item, str) or not item.active:
+        if isinstance(item, str) or not item.record.active or item.cursor.next_at is None:
             self.store.drop(item if isinstance(item, str) else item.name)
             return None
-        spec = JobSpec.from_dict(item.spec)
+        record = item.record
+        spec = JobSpec.from_dict(record.spec)
         schedule = Schedule(spec.timing, item.created_at)
-        cursor = Occurrence(datetime.fromtimestamp(item.next_at, UTC), item.number)
+        cursor = Occurrence(datetime.fromtimestamp(item.cursor.next_at, UTC), item.cursor.number)
         running = self.store.running(item.name) if spec.concurrency_policy is not ConcurrencyPolicy.ALLOW else None
         d = decide(spec, schedule, cursor, now, running=running is not None, max_catch_up=self.settings.max_catch_up)
         suspension = suspended.get(item.name)
@@ -80,10 +81,10 @@ class Dispatcher:
         invs = [
             build_invocation(
                 key,
-                item.spec,
+                record.spec,
                 occ,
-                generation=item.generation,
-                git_sha=item.git_sha,
+                generation=record.generation,
+                git_sha=record.git_sha or None,
                 final=d.last_is_final and i == len(d.run) - 1,
                 region=self.settings.region,
             )
@@ -97,27 +98,24 @@ class Dispatcher:
             invs,
             d.next.epoch if d.next else None,
             d.next.number if d.next else 0,
-            self._status(d, schedule),
+            self._next_runs(d, schedule),
+            iso(d.run[-1].at) if d.run else None,
             self._counters(d),
             history,
         )
 
-    def _status(self, d: Decision, schedule: Schedule) -> dict[str, str]:
-        status = {"lastScheduleTime": iso(d.run[-1].at)} if d.run else {}
+    def _next_runs(self, d: Decision, schedule: Schedule) -> list[int]:
         if d.next is None:
-            return {**status, "nextRuns": "[]"}
-        upcoming = [d.next, *schedule.upcoming(self.settings.next_runs_shown - 1, after=d.next)]
-        status["nextExecutionTime"] = iso(d.next.at)
-        status["nextRuns"] = "[" + ",".join(f'"{iso(o.at)}"' for o in upcoming) + "]"
-        return status
+            return []
+        return [d.next.epoch, *(o.epoch for o in schedule.upcoming(self.settings.next_runs_shown - 1, after=d.next))]
 
     @staticmethod
     def _counters(d: Decision) -> dict[str, int]:
         counters = {}
         if d.missed or d.uncounted_missed:
-            counters["missedCount"] = len(d.missed) + d.uncounted_missed
+            counters[D_MISSED_COUNT] = len(d.missed) + d.uncounted_missed
         if d.skipped:
-            counters["skippedCount"] = len(d.skipped)
+            counters[D_SKIPPED_COUNT] = len(d.skipped)
         return counters
 
     def _entry(
@@ -139,8 +137,8 @@ class Dispatcher:
             retry_count=0,
             repeat_count=occ.number,
             message=why,
-            git_sha=due.git_sha,
-            generation=due.generation,
+            git_sha=due.record.git_sha or None,
+            generation=due.record.generation,
         )
 
     # --- operator overrides (controller.state.overrides): run-now ------------------------------
@@ -166,14 +164,13 @@ class Dispatcher:
         if job is None:
             log.warning("run-now: %s no longer exists; request %s dropped", req.job, req.id)
             return None
-        spec, generation, git_sha = job
         at = datetime.fromisoformat(req.at.replace("Z", "+00:00"))
         inv = build_invocation(
             JobKey.parse(req.job),
-            spec,
+            job.spec,
             Occurrence(at, 0),  # repeatCount 0: outside the schedule's count
-            generation=generation,
-            git_sha=git_sha,
+            generation=job.generation,
+            git_sha=job.git_sha or None,
             final=False,
             region=self.settings.region,
         )

@@ -38,7 +38,18 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from worker.contract import LATENESS_BUCKETS, Keys
+from controller.state.keys import ControllerKeys
+from controller.state.reader import StatusReader
+from worker.contract import LATENESS_BUCKETS
+from worker.records import (
+    D_MISSED_COUNT,
+    D_SKIPPED_COUNT,
+    W_EXECUTION_COUNT,
+    W_FAILURE_COUNT,
+    W_FAULTED_COUNT,
+    W_LAST_SUCCESS_TIME,
+    W_RETRY_COUNT,
+)
 
 DISPATCH_LATENESS = Histogram(
     "cronplane_due_to_enqueued_seconds",
@@ -68,7 +79,7 @@ def _epoch(text: str | None) -> float | None:
 class RedisCollector(Collector):
     """Metrics derived from the shared Redis records at scrape time (bounded by the job count)."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, queue: str):
+    def __init__(self, client: redis.Redis, keys: ControllerKeys, queue: str):
         self.r, self.keys, self.queue = client, keys, queue
 
     def collect(self) -> Iterator[Any]:
@@ -80,11 +91,8 @@ class RedisCollector(Collector):
             yield up
 
     def _collect(self) -> Iterator[Any]:
-        jobs = sorted(_s(j) for j in self.r.smembers(f"{self.keys.prefix}:jobs"))
-        with self.r.pipeline(transaction=False) as pipe:
-            for j in jobs:
-                pipe.hgetall(self.keys.status(j))
-            statuses = [{_s(k): _s(v) for k, v in row.items()} for row in pipe.execute()]
+        reader = StatusReader(self.r, self.keys)
+        statuses = reader.statuses(reader.job_names())
         invocations = CounterMetricFamily(
             "cronplane_invocations", "Attempts by job and outcome", labels=["job", "outcome"]
         )
@@ -98,15 +106,15 @@ class RedisCollector(Collector):
         success = GaugeMetricFamily(
             "cronplane_last_success_timestamp_seconds", "When the job last succeeded (epoch s)", labels=["job"]
         )
-        for job, st in zip(jobs, statuses, strict=True):
-            total, failed = int(st.get("executionCount", 0)), int(st.get("failureCount", 0))
+        for st in statuses:
+            job, total, failed = st.name, st.counter(W_EXECUTION_COUNT), st.counter(W_FAILURE_COUNT)
             invocations.add_metric([job, "completed"], total - failed)
             invocations.add_metric([job, "failed"], failed)
-            invocations.add_metric([job, "faulted"], int(st.get("faultedCount", 0)))
-            missed.add_metric([job], int(st.get("missedCount", 0)))
-            skipped.add_metric([job], int(st.get("skippedCount", 0)))
-            retries.add_metric([job], int(st.get("retryCount", 0)))
-            when = _epoch(st.get("lastSuccessTime"))
+            invocations.add_metric([job, "faulted"], st.counter(W_FAULTED_COUNT))
+            missed.add_metric([job], st.counter(D_MISSED_COUNT))
+            skipped.add_metric([job], st.counter(D_SKIPPED_COUNT))
+            retries.add_metric([job], st.counter(W_RETRY_COUNT))
+            when = _epoch(st.fields.get(W_LAST_SUCCESS_TIME))
             if when is not None:
                 success.add_metric([job], when)
         yield from (invocations, missed, skipped, retries, success)
@@ -116,10 +124,10 @@ class RedisCollector(Collector):
         depth = GaugeMetricFamily("cronplane_queue_depth", "Invocations waiting in the RQ queue", labels=["queue"])
         depth.add_metric([self.queue], int(self.r.llen(f"rq:queue:{self.queue}")))
         leader = GaugeMetricFamily("cronplane_leader_present", "1 when some controller holds the dispatch lease")
-        leader.add_metric([], 1 if self.r.exists(f"{self.keys.prefix}:lease") else 0)
-        sync = {_s(k): _s(v) for k, v in self.r.hgetall(f"{self.keys.prefix}:sync").items()}
-        last = GaugeMetricFamily("cronplane_sync_last_pass_ok", "1 when the last sync pass succeeded")
-        last.add_metric([], 1 if sync.get("result") == "ok" else 0)
+        leader.add_metric([], 1 if self.r.exists(self.keys.lease()) else 0)
+        sync = StatusReader(self.r, self.keys).last_sync()
+        last = GaugeMetricFamily("cronplane_sync_last_pass_ok", "1 when the last sync pass read its source")
+        last.add_metric([], 1 if sync is not None and sync.result != "error" else 0)
         up = GaugeMetricFamily("cronplane_redis_up", "1 when Redis answered the scrape")
         up.add_metric([], 1)
         yield from (depth, leader, last, up, self._lateness())
@@ -132,7 +140,9 @@ class RedisCollector(Collector):
         return h
 
 
-def register_redis(client: redis.Redis, keys: Keys, queue: str, registry: CollectorRegistry = REGISTRY) -> None:
+def register_redis(
+    client: redis.Redis, keys: ControllerKeys, queue: str, registry: CollectorRegistry = REGISTRY
+) -> None:
     registry.register(RedisCollector(client, keys, queue))
 
 
@@ -215,7 +225,7 @@ def instrument(controller: Any) -> None:
             raise
         finally:
             SYNC_SECONDS.observe(time.monotonic() - start)
-        if report.error:
+        if report.plan.unreadable:
             SYNC_ERRORS.inc()
         return report
 

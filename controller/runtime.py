@@ -21,7 +21,7 @@ import redis
 from rq import Queue
 
 from controller.dispatch import Dispatcher
-from controller.errors import TemporaryError
+from controller.errors import TemporaryError, UsageError
 from controller.lease import Lease
 from controller.settings import ControllerSettings
 from controller.sources.base import Source
@@ -33,7 +33,13 @@ log = logging.getLogger("cronplane.controller")
 
 
 def connect(settings: ControllerSettings) -> redis.Redis:
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=settings.max_sleep + 10, health_check_interval=30)
+    """A checked connection: a malformed URL is a usage error, an unreachable server a temporary one."""
+    try:
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=settings.max_sleep + 10, health_check_interval=30
+        )
+    except ValueError as e:
+        raise UsageError(f"--redis-url: {settings.redis_url!r} is not a Redis URL ({e})") from None
     try:
         client.ping()
     except redis.RedisError as e:
@@ -53,7 +59,7 @@ class Controller:
         queue = Queue(self.settings.queue, connection=self.client)
         self.sync = SyncLoop(self.source, DesiredStore(self.client, self.settings.keys), self.settings)
         self.lease = Lease(self.client, self.settings.keys.lease(), self.owner, self.settings.lease_ttl)
-        store = ScheduleStore(self.client, self.settings.keys, queue, self.settings.fired_ttl)
+        store = ScheduleStore(self.client, self.settings.keys, queue, self.settings.fired_ttl, self.settings.bounds)
         self.dispatcher = Dispatcher(store, self.settings, self.lease)
 
     def once(self, now: datetime) -> tuple[Any, int]:

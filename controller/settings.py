@@ -9,6 +9,7 @@ from typing import Any
 
 from controller.state.keys import ControllerKeys
 from worker.contract import DEFAULT_QUEUE
+from worker.records import Bounds
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -30,6 +31,7 @@ class ControllerSettings:
     fired_ttl: int = 7 * 24 * 3600  # dedup markers outlive every replay window
     next_runs_shown: int = 5
     max_dispatch_batch: int = 1000  # due jobs claimed per round trip
+    bounds: Bounds = field(default_factory=Bounds)  # shared with workers (timeouts, TTLs, history)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ControllerSettings:
@@ -38,5 +40,6 @@ class ControllerSettings:
             redis_url=env.get("REDIS_URL", DEFAULT_REDIS_URL),
             keys=ControllerKeys(env.get("CRONPLANE_KEY_PREFIX", "cp")),
             region=env.get("CRONPLANE_REGION", "local"),
+            bounds=Bounds.from_env(env),
         )
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,14 +1,15 @@
-"""The sync loop: manifests → plan → desired state in Redis. Level-triggered and restartable.
+"""The sync loop: source → desired state → plan → apply. Level-triggered and restartable.
 
 Interface used by the runtime and the commands:
 
-    SyncLoop(source, store: DesiredStore, settings).run_pass(now, prune=True) -> SyncReport
-    SyncLoop.run_forever(stop: threading.Event, poke: threading.Event, clock)   # watch/poll driven
+    SyncLoop(source, store, settings).plan(now, options) -> Plan        # plan, apply --dry-run
+    SyncLoop.run_pass(now, options) -> SyncReport                       # apply, every controller pass
+    SyncLoop.run_forever(stop, poke, clock)                             # watch/poll driven
 
-Each pass reads the whole source, plans against everything observed, and writes only what
-changed, one atomic write per job. A source that cannot be read (missing directory, failed git
-fetch) or that yields no valid document while jobs exist deletes nothing: invalid desired state
-is not empty desired state.
+``plan`` and ``run_pass`` build the plan with the same function and the same inputs; a pass then
+writes exactly the plan's rows (``DesiredStore.apply``) and the sync record, which lists every
+problem with file:line. Problems are logged once when they appear or change, and once when they
+clear, not on every pass. A source that cannot be read is a problem too and deletes nothing.
 """
 
 from __future__ import annotations
@@ -19,110 +20,89 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from controller.core.plan import CREATED, DELETED, INVALID, REJECTED, UPDATED, Change, Plan, make_plan
 from controller.core.quota import load_documents
-from controller.core.recurrence import Occurrence, Schedule
+from controller.core.reconcile.plan import Desired, Plan, PlanOptions, make_plan
+from controller.core.reconcile.render import headline
 from controller.settings import ControllerSettings
 from controller.sources.base import Source, SourceError
 from controller.state.desired import DesiredStore
+from controller.state.sync_record import ERROR, OK, PROBLEMS, SyncProblem, SyncRecord
 
 log = logging.getLogger("cronplane.sync")
-BATCH = 500  # job writes per MULTI round trip
 
 
 @dataclass
 class SyncReport:
-    plan: Plan | None = None
-    revision: str | None = None
-    error: str | None = None
+    plan: Plan
     written: list[str] = field(default_factory=list)
+
+
+def read_desired(source: Source, now: datetime) -> Desired:
+    """The source's manifests, validated; a source that cannot be read is ``unreadable``."""
+    try:
+        snapshot = source.read()
+    except SourceError as e:
+        return Desired(load_documents({}, now), None, str(e))
+    desired = load_documents(snapshot.files, now)
+    desired.problems[:0] = snapshot.problems
+    return Desired(desired, snapshot.revision)
+
+
+def sync_record(plan: Plan, now: datetime) -> SyncRecord:
+    problems = tuple(
+        SyncProblem(str(p), p.path, p.line, str(p.job) if p.job else None, p.collection, p.rejected)
+        for p in plan.problems
+    )
+    result = ERROR if plan.unreadable else PROBLEMS if plan.has_errors else OK
+    return SyncRecord(
+        at=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        result=result,
+        revision=plan.revision or "",
+        error=plan.unreadable or "",
+        prune=plan.prune.outcome.name.lower(),
+        prune_message=plan.prune.message,
+        problems=problems,
+    )
 
 
 class SyncLoop:
     def __init__(self, source: Source, store: DesiredStore, settings: ControllerSettings):
         self.source, self.store, self.settings = source, store, settings
+        self._reported: set[str] = set()
 
-    def plan(self, now: datetime) -> tuple[Plan, str | None]:
-        snapshot = self.source.read()
-        desired = load_documents(snapshot.files, now)
-        desired.problems[:0] = snapshot.problems
-        observed = self.store.observed()
-        plan = make_plan(desired, observed, now, prune_cap=self.settings.prune_cap)
-        if observed and not desired.jobs and not snapshot.files:
-            plan.prune_blocked = "the source holds no manifest; nothing was deleted"
-        return plan, snapshot.revision
-
-    def run_pass(self, now: datetime, prune: bool = True, allow_mass_delete: bool = False) -> SyncReport:
-        try:
-            plan, revision = self.plan(now)
-        except SourceError as e:
-            self.store.record_sync({"at": now.isoformat(), "result": "error", "error": str(e)})
-            return SyncReport(error=str(e))
-        mass_delete = plan.prune_blocked is not None and "holds no manifest" not in plan.prune_blocked
-        if mass_delete and plan.of(DELETED) and (allow_mass_delete or self.store.take_prune_allowance()):
-            plan.prune_blocked = None
-        report = SyncReport(plan, revision)
-        batch, pending = self.store.batch(), 0
-        for change in plan.changes:
-            if self._apply(change, now, revision, prune and not plan.prune_blocked, batch):
-                report.written.append(change.key)
-                pending += 1
-            if pending >= BATCH:
-                self.store.poke(batch)
-                batch.execute()
-                pending = 0
-        self.store.poke(batch)
-        batch.execute()
-        self.store.record_sync(
-            {
-                "at": now.isoformat(),
-                "result": "ok",
-                "revision": revision or "",
-                "pruneBlocked": plan.prune_blocked or "",
-            }
+    def options(self, *, prune: bool = True, allow_mass_delete: bool = False) -> PlanOptions:
+        return PlanOptions(
+            prune=prune,
+            prune_cap=self.settings.prune_cap,
+            allow_mass_delete=allow_mass_delete,
+            next_runs_kept=self.settings.next_runs_shown,
         )
-        return report
 
-    def _apply(self, c: Change, now: datetime, revision: str | None, prune: bool, batch: Any) -> bool:
-        if c.action in (INVALID, REJECTED):
-            if c.observed is not None:
-                reason = "; ".join(str(p) for p in c.problems[:3]) or "the manifest cannot be read"
-                self.store.mark_stalled(c.key, f"{c.action}: {reason} (the last good spec keeps running)")
-            return False
-        if c.action == DELETED:
-            if prune:
-                self.store.delete_job(c.key)
-            return prune
-        if c.action not in (CREATED, UPDATED) or c.job is None:
-            return False
-        obs = c.observed
-        reset = c.timing_changed or (obs is not None and c.active and not obs.active)
-        created_at = now if c.timing_changed or obs is None else obs.created_at
-        schedule = Schedule(c.job.spec.timing, created_at)
-        cursor = schedule.first_at_or_after(now) if reset and obs is not None else schedule.first()
-        if not reset:
-            cursor = None
-        next_runs = self._next_runs(schedule, cursor, now) if c.active else []
-        self.store.put_job(
-            c.job,
-            generation=(obs.generation + 1) if obs else 1,
-            created_at=created_at,
-            active=c.active,
-            git_sha=revision,
-            cursor=cursor,
-            reset_cursor=reset,
-            next_runs=next_runs,
-            batch=batch,
-        )
-        return True
+    def plan(self, now: datetime, options: PlanOptions | None = None) -> Plan:
+        return make_plan(read_desired(self.source, now), self.store.observed(), now, options or self.options())
 
-    def _next_runs(self, schedule: Schedule, cursor: Occurrence | None, now: datetime) -> list[datetime]:
-        first = cursor or schedule.first_at_or_after(now)
-        if first is None:
-            return []
-        return [first.at, *(o.at for o in schedule.upcoming(self.settings.next_runs_shown - 1, after=first))]
+    def run_pass(self, now: datetime, options: PlanOptions | None = None) -> SyncReport:
+        plan = self.plan(now, options)
+        written = self.store.apply(plan)
+        self.store.record_sync(sync_record(plan, now))
+        return SyncReport(plan, written)
+
+    def report(self, report: SyncReport) -> None:
+        """Log what the pass wrote, and each problem once when it appears (and when it clears)."""
+        plan = report.plan
+        current = {str(p) for p in plan.problems}
+        if plan.unreadable:
+            current.add(f"source: {plan.unreadable}")
+        if plan.prune.blocked:
+            current.add(f"prune {plan.prune.outcome.value}: {plan.prune.message}")
+        for line in sorted(current - self._reported):
+            log.warning("sync: %s", line)
+        for line in sorted(self._reported - current):
+            log.info("sync: resolved: %s", line)
+        self._reported = current
+        if report.written:
+            log.info("sync: %s (wrote %s)", headline(plan), _names(report.written))
 
     def run_forever(
         self, stop: threading.Event, poke: threading.Event, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -130,14 +110,15 @@ class SyncLoop:
         """Pass on every poke (debounced) and at least every resync interval."""
         while not stop.is_set():
             try:
-                report = self.run_pass(clock())
-                if report.error:
-                    log.warning("sync: %s", report.error)
-                elif report.written:
-                    log.info("sync: wrote %s", ", ".join(report.written))
+                self.report(self.run_pass(clock()))
             except Exception:  # a pass must never kill the loop; the next one retries
                 log.exception("sync pass failed")
             poke.wait(self.settings.resync_interval)
             if poke.is_set():
                 time.sleep(self.settings.debounce)  # let a burst of events (atomic renames) settle
                 poke.clear()
+
+
+def _names(keys: list[str], shown: int = 10) -> str:
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more

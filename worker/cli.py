@@ -44,7 +44,10 @@ class CliError(Exception):
 
 
 def connect(url: str) -> redis.Redis:
-    client = redis.Redis.from_url(url)
+    try:
+        client = redis.Redis.from_url(url)
+    except ValueError as e:
+        raise CliError(f"--redis-url: {url!r} is not a Redis URL ({e})", 2) from None
     try:
         client.ping()
     except redis.RedisError as e:

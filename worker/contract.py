@@ -148,6 +148,18 @@ class Keys:
         read by the concurrency policies (replace stops that RQ job)."""
         return f"{self.prefix}:running:{job}"
 
+    def job(self, job: str) -> str:
+        """HASH: the job's desired state (``worker.records.JobRecord``); missing = deleted."""
+        return f"{self.prefix}:job:{job}"
+
+    def cursor(self, job: str) -> str:
+        """HASH: the dispatch cursor (``worker.records.CursorRecord``)."""
+        return f"{self.prefix}:sched:{job}"
+
+    def collection(self, name: str) -> str:
+        """HASH: a job collection (``worker.records.CollectionRecord``)."""
+        return f"{self.prefix}:collection:{name}"
+
     def history_jobs(self) -> str:
         """SET of jobs that have history (for bounded clean-up)."""
         return f"{self.prefix}:history-jobs"
@@ -205,14 +217,6 @@ def add_history(
     pipe.sadd(keys.history_jobs(), entry.job)
 
 
-# Status hash fields written by workers (counters follow Azure, reference §1.3.9):
-EXECUTION_COUNT = "executionCount"  # attempts of the main action, retries included
-FAILURE_COUNT = "failureCount"  # failed attempts of the main action
-FAULTED_COUNT = "faultedCount"  # occurrences that used up their retries and still failed
-LAST_EXECUTION_TIME = "lastExecutionTime"
-LAST_RESULT = "lastResult"
-LAST_SUCCESS_TIME = "lastSuccessTime"  # the last completed main attempt (alert on a missing run)
-RETRY_COUNT = "retryCount"  # retry attempts of the main action (metrics)
 LATENESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 

@@ -25,20 +25,8 @@ from typing import Any
 
 from rq import Queue
 
-from worker.contract import (
-    ERROR_ACTION,
-    EXECUTION_COUNT,
-    FAILURE_COUNT,
-    FAULTED_COUNT,
-    LAST_EXECUTION_TIME,
-    LAST_RESULT,
-    LAST_SUCCESS_TIME,
-    MAIN_ACTION,
-    RETRY_COUNT,
-    TASK,
-    HistoryEntry,
-    Invocation,
-)
+from worker.contract import ERROR_ACTION, MAIN_ACTION, TASK, HistoryEntry, Invocation
+from worker.records import worker_status_fields
 from worker.secrets import EnvFileSecrets
 from worker.settings import WorkerSettings
 from worker.store import WorkerStore
@@ -118,19 +106,16 @@ class Runner:
             generation=inv.generation,
             trigger=inv.trigger,
         )
-        counters = {EXECUTION_COUNT: 1, FAILURE_COUNT: 0 if outcome.ok else 1} if main else {}
-        status: dict[str, str] = {}
-        if main:
-            status = {LAST_EXECUTION_TIME: iso(started), LAST_RESULT: "completed" if outcome.ok else "failed"}
-            if outcome.ok:
-                status[LAST_SUCCESS_TIME] = iso(started)
-            if inv.attempt:
-                counters[RETRY_COUNT] = 1
-        if faulted:
-            counters[FAULTED_COUNT] = 1
-            status[LAST_RESULT] = "faulted"
-            if inv.final:
-                status.update(condition="Faulted", reason=f"the last occurrence ({inv.id}) failed after all retries")
+        counters, status = worker_status_fields(
+            main=main,
+            ok=outcome.ok,
+            started_iso=iso(started),
+            faulted=faulted,
+            final=inv.final,
+            generation=inv.generation,
+            reason=f"the last occurrence ({inv.id}) failed after all retries",
+            retry=inv.attempt > 0,
+        )
         lateness = started - inv.expected if main and not inv.attempt else None  # due → started (metrics)
         self.store.record(entry, score_ms=int(started * 1000), counters=counters, status=status, lateness=lateness)
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from worker.contract import DEFAULT_QUEUE, Keys
+from worker.records import Bounds
 
 
 def _env_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
@@ -23,11 +24,22 @@ class WorkerSettings:
     allow_link_local: bool = False  # 169.254.0.0/16, fe80::/10 (cloud metadata endpoints)
     oauth_authority: str = "https://login.microsoftonline.com"
     region: str = "local"
-    history_max_entries: int = 1000
-    history_max_age_seconds: int = 60 * 24 * 3600
+    bounds: Bounds = field(default_factory=Bounds)  # shared with the controller (timeouts, TTLs, history)
     ca_bundle: str | None = None  # extra CA certificates (PEM) trusted for https targets
-    job_timeout: int = 180  # RQ job timeout: an invocation, not its retries (those are new jobs)
     maintenance_interval: int = 60  # how often workers requeue invocations of dead workers
+
+    @property
+    def job_timeout(self) -> int:
+        """RQ job timeout of one attempt (its retries are new RQ jobs under the same timeout)."""
+        return self.bounds.job_timeout
+
+    @property
+    def history_max_entries(self) -> int:
+        return self.bounds.history_max_entries
+
+    @property
+    def history_max_age_seconds(self) -> int:
+        return self.bounds.history_max_age_seconds
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> WorkerSettings:
@@ -39,10 +51,8 @@ class WorkerSettings:
             allow_link_local=_env_bool(env, "CRONPLANE_ALLOW_LINK_LOCAL"),
             oauth_authority=env.get("CRONPLANE_OAUTH_AUTHORITY", cls.oauth_authority),
             region=env.get("CRONPLANE_REGION", cls.region),
-            history_max_entries=int(env.get("CRONPLANE_HISTORY_MAX_ENTRIES", cls.history_max_entries)),
-            history_max_age_seconds=int(env.get("CRONPLANE_HISTORY_MAX_AGE", cls.history_max_age_seconds)),
+            bounds=Bounds.from_env(env),
             ca_bundle=env.get("CRONPLANE_CA_BUNDLE") or None,
-            job_timeout=int(env.get("CRONPLANE_JOB_TIMEOUT", cls.job_timeout)),
             maintenance_interval=int(env.get("CRONPLANE_MAINTENANCE_INTERVAL", cls.maintenance_interval)),
         )
         values = {k: v for k, v in overrides.items() if v is not None}

@@ -1,17 +1,17 @@
 """Every read the operations surface makes from Redis (API, dashboard, get/describe, metrics).
 
-One module on purpose: the job, status, collection and history records are shared with the
-sync loop, the dispatch loop and the workers, and their codecs live with their owners; this is
-the one place that reads them for display, so moving onto a new codec is one edit here.
-Nothing in this module writes.
+The job, status and collection records are decoded only by their codecs (``worker.records``,
+through ``controller.state.reader``); this module adds what the operations surface needs on
+top (overrides in force, history pages, the live feed, the leader, the queue depth). Nothing in
+this module writes.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -20,23 +20,51 @@ from rq import Queue
 from controller.settings import ControllerSettings
 from controller.state.keys import ControllerKeys
 from controller.state.overrides import OverrideStore, Suspension
+from controller.state.reader import StatusReader
+from controller.state.sync_record import SyncRecord
 from worker.contract import HistoryEntry
+from worker.records import CollectionRecord, JobRecord, JobStatus
 
 HISTORY_MAX_AGE = 60 * 24 * 3600
 
 
 @dataclass(frozen=True)
 class JobView:
+    """One job for display: its record and derived status (``worker.records.JobStatus``) plus the
+    operator override in force, if any."""
+
     key: str  # "<collection>/<name>"
-    spec: Mapping[str, Any]
-    status: Mapping[str, str]
-    active: bool
-    source: str
-    git_sha: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    stalled: str = ""
+    record: JobStatus
     suspension: Suspension | None = None
-    created_at: float = 0.0  # the schedule's creation instant (epoch s)
+
+    @property
+    def job(self) -> JobRecord:
+        assert self.record.job is not None
+        return self.record.job
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        return self.job.spec
+
+    @property
+    def active(self) -> bool:
+        return self.job.active
+
+    @property
+    def source(self) -> str:
+        return self.job.source
+
+    @property
+    def git_sha(self) -> str:
+        return self.job.git_sha
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.job.labels
+
+    @property
+    def created_at(self) -> float:
+        return self.job.created_at
 
     @property
     def collection(self) -> str:
@@ -48,73 +76,53 @@ class JobView:
 
     @property
     def condition(self) -> str:
-        if self.suspension is not None:
-            return "Suspended"
-        return self.status.get("condition", "Pending")
+        return "Suspended" if self.suspension is not None else self.record.condition.value
 
     @property
     def next_runs(self) -> list[str]:
-        try:
-            return list(json.loads(self.status.get("nextRuns", "[]")))
-        except ValueError:
-            return []
+        return [_iso(t) for t in self.record.next_runs]
+
+    @property
+    def status(self) -> dict[str, str]:
+        """The status fields as Azure names them, the derived ones included."""
+        out = dict(self.record.fields)
+        out.update(condition=self.record.condition.value, reason=self.record.reason)
+        if self.record.next_runs:
+            out["nextExecutionTime"] = _iso(self.record.next_runs[0])
+        return out
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _hash(row: Mapping[Any, Any]) -> dict[str, str]:
-    return {_s(k): _s(v) for k, v in row.items()}
-
-
 class Reads:
     def __init__(self, client: redis.Redis, settings: ControllerSettings):
         self.r, self.settings = client, settings
         self.keys: ControllerKeys = settings.keys
+        self.reader = StatusReader(client, settings.keys)
 
     def job_names(self) -> list[str]:
-        return sorted(_s(m) for m in self.r.smembers(self.keys.jobs()))
+        return self.reader.job_names()
 
     def jobs(self, names: Sequence[str] | None = None) -> list[JobView]:
         names = self.job_names() if names is None else list(names)
-        with self.r.pipeline(transaction=False) as pipe:
-            for n in names:
-                pipe.hgetall(self.keys.job(n))
-                pipe.hgetall(self.keys.status(n))
-            rows = pipe.execute()
         suspended = OverrideStore(self.r, self.keys).suspensions(names)
-        out = []
-        for i, n in enumerate(names):
-            job, status = _hash(rows[2 * i]), _hash(rows[2 * i + 1])
-            if "spec" not in job:
-                continue
-            out.append(
-                JobView(
-                    key=n,
-                    spec=json.loads(job["spec"]),
-                    status=status,
-                    active=job.get("active") == "1",
-                    source=job.get("source", ""),
-                    git_sha=job.get("gitSha", ""),
-                    labels=json.loads(job.get("labels") or "{}"),
-                    stalled=job.get("stalled", ""),
-                    suspension=suspended.get(n),
-                    created_at=float(job.get("createdAt") or 0),
-                )
-            )
-        return out
+        return [JobView(s.name, s, suspended.get(s.name)) for s in self.reader.statuses(names) if s.job is not None]
 
     def job(self, name: str) -> JobView | None:
         found = self.jobs([name])
         return found[0] if found else None
 
-    def collections(self) -> dict[str, dict[str, str]]:
-        """Collection records when the store has them; else the collections its jobs name."""
-        names = {_s(m) for m in self.r.smembers(self.keys.collections())}
-        out = {n: _hash(self.r.hgetall(self.keys.collection(n))) for n in sorted(names)}
+    def collections(self) -> dict[str, CollectionRecord | None]:
+        """Collection records, plus any collection a job names without one (the default)."""
+        out: dict[str, CollectionRecord | None] = {c.name: c for c in self.reader.collections()}
         for job in self.job_names():
-            out.setdefault(job.split("/", 1)[0], {})
+            out.setdefault(job.split("/", 1)[0], None)
         return dict(sorted(out.items()))
 
     def collection_suspensions(self, names: Sequence[str]) -> dict[str, Suspension]:
@@ -147,8 +155,8 @@ class Reads:
         owner = self.r.get(self.keys.lease())
         return _s(owner) if owner else None
 
-    def sync(self) -> dict[str, str]:
-        return _hash(self.r.hgetall(self.keys.sync()))
+    def sync(self) -> SyncRecord | None:
+        return self.reader.last_sync()
 
     def queue_depth(self) -> int:
         return int(Queue(self.settings.queue, connection=self.r).count)

@@ -13,7 +13,6 @@ Errors are ``ApiError(status, code, message, details)``: 400 with every validati
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,8 +25,8 @@ from controller.api.reads import JobView, Reads
 from controller.core.manifest import Problem
 from controller.core.model import DEFAULT_COLLECTION, JobKey, JobSpec
 from controller.core.quota import LoadResult, load_documents
+from controller.core.reconcile.render import plan_dict
 from controller.core.recurrence import Schedule
-from controller.core.render import as_json
 from controller.settings import ControllerSettings
 from controller.sources.directory import DirectorySource, read_tree
 from controller.sources.owned import OwnedDir
@@ -262,7 +261,7 @@ class Service:
         desired = desired or self.desired()
         out: dict[str, tuple[Mapping[str, Any], str]] = {DEFAULT_COLLECTION: ({}, "built in")}
         for name, record in self.reads.collections().items():
-            out[name] = (json.loads(record["spec"]) if record.get("spec") else {}, record.get("source", ""))
+            out[name] = (record.spec, record.source) if record else out.get(name, ({}, ""))
         for c in desired.collections:
             out[c.name] = (c.raw, str(c.source or ""))
         return dict(sorted(out.items()))
@@ -345,8 +344,7 @@ class Service:
         """The pending plan: what the controller's next pass would change (the same planner)."""
         paths = [*self.sources, str(self.owned.root)] if self.owned.root.exists() else list(self.sources)
         sync = SyncLoop(DirectorySource(*paths), DesiredStore(self.r, self.settings.keys), self.settings)
-        plan, _ = sync.plan(self.clock())
-        out = json.loads(as_json(plan))
+        out = plan_dict(sync.plan(self.clock()))
         out["overrides"] = self.reads.overrides()
         return out
 
@@ -384,7 +382,7 @@ class Service:
                 for n, (s, src) in self._collections().items()
             ],
             "leader": self.reads.leader(),
-            "sync": self.reads.sync(),
+            "sync": {"at": sync.at, "result": sync.result} if (sync := self.reads.sync()) else {},
             "overrides": self.reads.overrides(),
             "queueDepth": self.reads.queue_depth(),
         }

@@ -1,50 +1,58 @@
-"""``cronplane apply PATH [--prune] [--dry-run]``: one-shot reconcile of manifests into Redis."""
+"""``cronplane apply PATH [--prune] [--dry-run]``: one reconcile pass of manifests into Redis.
+
+The pass is the controller's (``SyncLoop.run_pass``) with apply's options: jobs gone from the
+manifests are kept unless ``--prune``. It prints the plan it applied, then one line saying what
+happened; the exit code is 1 whenever a problem or a blocked deletion remains.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-from dataclasses import replace
 from typing import Any
 
+from controller.commands.common import redis_url, redis_url_arg, require_manifests
 from controller.commands.next import parse_now
-from controller.core.plan import DELETED
-from controller.core.render import as_text
-from controller.runtime import connect
-from controller.settings import ControllerSettings
-from controller.sources.directory import DirectorySource
-from controller.state.desired import DesiredStore
-from controller.sync import SyncLoop
+from controller.commands.plan import exit_code, options_for, prune_flags, sync_for
+from controller.core.reconcile.plan import Action, Plan
+from controller.core.reconcile.render import RENDERERS
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("apply", help="reconcile manifests into Redis once")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--prune", action="store_true", help="delete jobs whose manifests are gone")
-    p.add_argument("--allow-mass-delete", action="store_true", help="prune even above the prune cap (25%%)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    p.add_argument("--allow-mass-delete", action="store_true", help="with --prune: delete even above the prune cap")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, write nothing (same as plan)")
+    p.add_argument("--output", "-o", choices=tuple(RENDERERS), default="text")
     p.add_argument("--now", help=argparse.SUPPRESS)
-    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
+    redis_url_arg(p)
     p.set_defaults(run=run)
 
 
+def outcome(plan: Plan, written: int) -> str:
+    parts = [f"{written} job(s) written"]
+    for action in (Action.CREATE, Action.UPDATE, Action.DELETE, Action.KEEP, Action.BLOCKED):
+        n = len(plan.of(action))
+        if n:
+            parts.append(f"{n} {action.value}")
+    problems = len(plan.problems)
+    if problems:
+        parts.append(f"{problems} problem(s): fix them and apply again")
+    return "Applied: " + ", ".join(parts) + "."
+
+
 def run(args: argparse.Namespace) -> int:
-    settings = ControllerSettings.from_env(redis_url=args.redis_url)
-    if args.allow_mass_delete:
-        settings = replace(settings, prune_cap=1.0)
-    sync = SyncLoop(DirectorySource(args.path), DesiredStore(connect(settings), settings.keys), settings)
+    prune_flags(args)
+    require_manifests(args.path)
+    sync = sync_for(args.path, redis_url(args))
     now = parse_now(args.now)
+    options = options_for(args)
     if args.dry_run:
-        plan, _ = sync.plan(now)
-        print(as_text(plan, verbose=False))
-        return 1 if plan.has_errors else 0
-    report = sync.run_pass(now, prune=args.prune, allow_mass_delete=args.allow_mass_delete)
-    if report.error or report.plan is None:
-        print(f"cronplane: {report.error}")
-        return 1
-    plan = report.plan
-    print(as_text(plan, verbose=False))
-    kept = plan.of(DELETED)
-    if kept and not args.prune:
-        print(f"{len(kept)} job(s) not in {args.path} were kept (use --prune to delete them)")
-    return 1 if plan.has_errors else 0
+        plan = sync.plan(now, options)
+        print(RENDERERS[args.output](plan))
+        return exit_code(plan, detailed=False)
+    report = sync.run_pass(now, options)
+    print(RENDERERS[args.output](report.plan))
+    if args.output == "text":
+        print(outcome(report.plan, len(report.written)))
+    return exit_code(report.plan, detailed=False)

@@ -1,7 +1,6 @@
-"""What the operator commands share: job names, the Redis read layer, output formats, durations.
-
-Not a command itself (``controller.cli.COMMANDS`` lists those).
-"""
+"""Arguments and checks that several commands share (one spelling, one message each), and what
+the operator commands (get, describe, run-now, suspend, resume, delete) share: job names, the
+Redis read layer, output formats, durations."""
 
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ import re
 import socket
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -23,13 +23,32 @@ from controller.core.model import JobKey
 from controller.errors import PermanentError, UsageError
 from controller.runtime import connect
 from controller.settings import ControllerSettings
+from controller.sources.directory import manifest_files
+
+
+def redis_url_arg(parser: Any) -> None:
+    parser.add_argument(
+        "--redis-url", default=None, help="Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379/0)"
+    )
+
+
+def redis_url(args: Any) -> str | None:
+    return args.redis_url or os.environ.get("REDIS_URL")
+
+
+def require_manifests(path: str) -> None:
+    """A one-shot command on a path with nothing to read is a mistake, not "no jobs"."""
+    root = Path(path)
+    if not root.exists():
+        raise PermanentError(f"{path}: no such file or directory")
+    if not (root.is_file() or root.is_dir()):
+        raise PermanentError(f"{path}: not a regular file or directory")
+    if root.is_dir() and not manifest_files(root):
+        raise PermanentError(f"{path}: no manifests here (*.yaml or *.yml files)")
+
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 SHORT = re.compile(r"^(\d{1,6})([smhd])$")
-
-
-def add_redis(p: Any) -> None:
-    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
 
 
 def add_output(p: Any) -> None:
@@ -37,7 +56,7 @@ def add_output(p: Any) -> None:
 
 
 def reads(args: argparse.Namespace) -> Reads:
-    settings = ControllerSettings.from_env(redis_url=args.redis_url)
+    settings = ControllerSettings.from_env(redis_url=redis_url(args))
     return Reads(connect(settings), settings)
 
 

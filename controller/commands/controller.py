@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from controller.commands.common import redis_url, redis_url_arg
 from controller.commands.next import parse_now
-from controller.errors import UsageError
+from controller.core.reconcile.plan import Plan
+from controller.core.reconcile.render import headline
+from controller.errors import PermanentError, UsageError
 from controller.runtime import Controller, connect, utcnow
 from controller.settings import ControllerSettings
 from controller.sources.base import Source
@@ -26,13 +28,13 @@ def register(sub: Any) -> None:
         "--manifests", metavar="PATH", action="append", help="directory (or file) of manifests, watched; repeatable"
     )
     src.add_argument("--git", metavar="REPO", help="repository URL or path; the controller keeps its own checkout")
-    p.add_argument("--branch", default="main", help="git branch to follow (default main)")
-    p.add_argument("--path", default=".", help="manifest directory inside the repository (default: all)")
+    p.add_argument("--branch", help="git branch to follow (default main)")
+    p.add_argument("--path", help="manifest directory inside the repository (default: all)")
     p.add_argument("--poll", type=float, help="git fetch / resync interval in seconds (default 15 / 30)")
     p.add_argument("--checkout", help="where to keep the git checkout (default: a temporary directory)")
     p.add_argument("--once", action="store_true", help="one sync pass and one dispatch pass, then exit")
     p.add_argument("--now", help="with --once: act as of this ISO 8601 instant")
-    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
+    redis_url_arg(p)
     p.add_argument("--lease-ttl", type=float, help="dispatch lease in seconds (default 10)")
     p.add_argument("--id", help="this controller's name in the lease (default: host-random)")
     p.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port")
@@ -44,14 +46,27 @@ def source_of(args: argparse.Namespace) -> Source:
     if args.manifests:
         return DirectorySource(*args.manifests)
     checkout = Path(args.checkout or tempfile.mkdtemp(prefix="cronplane-git-")) / "checkout"
-    return GitSource(args.git, args.branch, checkout, args.path)
+    return GitSource(args.git, args.branch or "main", checkout, args.path or ".")
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    if args.now and not args.once:
+        raise UsageError("--now is only meaningful with --once")
+    if args.manifests:
+        for flag, value in (("--branch", args.branch), ("--path", args.path), ("--checkout", args.checkout)):
+            if value is not None:
+                raise UsageError(f"{flag} is for --git mode; --manifests reads the directory as it is")
+        root = Path(args.manifests)
+        if not root.exists():
+            raise PermanentError(f"--manifests {args.manifests}: no such file or directory")
+        if not (root.is_file() or root.is_dir()):
+            raise PermanentError(f"--manifests {args.manifests}: not a regular file or directory")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.now and not args.once:
-        raise UsageError("--now is only meaningful with --once")
+    check_flags(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = ControllerSettings.from_env(redis_url=args.redis_url)
+    settings = ControllerSettings.from_env(redis_url=redis_url(args))
     if args.lease_ttl:
         settings = replace(settings, lease_ttl=args.lease_ttl, lease_renew_every=max(0.2, args.lease_ttl / 3))
     if args.git:
@@ -61,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
     controller = Controller(settings, connect(settings), source_of(args), args.id or "")
     if args.once:
         report, enqueued = controller.once(parse_now(args.now) if args.now else utcnow())
-        if report.error:
-            print(f"sync: {report.error}")
-            return 1
-        print(f"synced {len(report.written)} job(s); enqueued {enqueued} invocation(s)")
-        return 1 if report.plan and report.plan.has_errors else 0
+        plan = report.plan
+        for line in plan_problems(plan):
+            print(line)
+        print(f"synced: {headline(plan)}; wrote {len(report.written)} job(s); enqueued {enqueued} invocation(s)")
+        return 1 if plan.has_errors else 0
     if args.metrics_port:
         from controller.observability import Probes, instrument, register_redis, serve_probes
 
@@ -74,3 +89,12 @@ def run(args: argparse.Namespace) -> int:
         serve_probes(args.metrics_host, args.metrics_port, Probes({"redis": controller.client.ping}))
     controller.run(watch_paths=tuple(args.manifests or ()))
     return 0
+
+
+def plan_problems(plan: Plan) -> list[str]:
+    lines = [str(p) for p in plan.problems]
+    if plan.unreadable:
+        lines.append(f"source: {plan.unreadable}")
+    if plan.prune.blocked:
+        lines.append(f"prune {plan.prune.outcome.value}: {plan.prune.message}")
+    return lines

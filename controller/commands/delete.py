@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from controller.api.service import ApiError, Service
-from controller.commands.common import add_redis, job_key, reads
+from controller.commands.common import job_key, reads, redis_url_arg
 from controller.errors import PermanentError
 from controller.sources.owned import OwnedDir
 
@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
     p.add_argument("kind", choices=("job",))
     p.add_argument("name", metavar="NAME", help="collection/name, or a name in the default collection")
     p.add_argument("--api-dir", default=os.environ.get("CRONPLANE_API_DIR", "api-manifests"), help="$CRONPLANE_API_DIR")
-    add_redis(p)
+    redis_url_arg(p)
     p.set_defaults(run=run)
 
 

@@ -14,7 +14,7 @@ import yaml
 from controller.api.reads import Reads
 from controller.api.service import describe_schedule, upcoming
 from controller.api.shapes import redact
-from controller.commands.common import add_output, add_redis, emit, existing_collection, existing_job, reads
+from controller.commands.common import add_output, emit, existing_collection, existing_job, reads, redis_url_arg
 
 
 def register(sub: Any) -> None:
@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
     p.add_argument("kind", choices=("job", "collection"))
     p.add_argument("name", metavar="NAME", help="collection/name, or a name in the default collection")
     add_output(p)
-    add_redis(p)
+    redis_url_arg(p)
     p.set_defaults(run=run)
 
 

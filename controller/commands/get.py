@@ -13,7 +13,7 @@ from rich.table import Table
 
 from controller.api.reads import JobView, Reads
 from controller.api.service import describe_schedule
-from controller.commands.common import add_output, add_redis, collection_name, emit, reads
+from controller.commands.common import add_output, collection_name, emit, reads, redis_url_arg
 
 
 def register(sub: Any) -> None:
@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
     p.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
     p.add_argument("--iterations", type=int, default=0, help=argparse.SUPPRESS)  # tests: stop after N
     add_output(p)
-    add_redis(p)
+    redis_url_arg(p)
     p.set_defaults(run=run)
 
 

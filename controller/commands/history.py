@@ -6,7 +6,10 @@ import argparse
 import os
 from typing import Any
 
-from controller.errors import CronplaneError, UsageError
+from controller.core.model import DEFAULT_COLLECTION
+from controller.errors import CronplaneError, PermanentError, UsageError
+from controller.runtime import connect
+from controller.settings import ControllerSettings
 from worker.cli import CliError, history_args, show_history
 
 
@@ -18,6 +21,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = ControllerSettings.from_env(redis_url=args.redis_url)
+    client = connect(settings)
+    job = args.name if "/" in args.name else f"{args.collection or DEFAULT_COLLECTION}/{args.name}"
+    known = client.sismember(settings.keys.jobs(), job) or client.exists(settings.keys.history(job))
+    if not known:
+        raise PermanentError(f"no such job: {job} (and no history kept for it)")
     try:
         return show_history(args.redis_url, args.name, args.collection, args.top, args.skip, args.status, args.output)
     except CliError as e:

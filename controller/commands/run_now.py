@@ -7,7 +7,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.commands.common import add_output, add_redis, emit, existing_job, reads, who
+from controller.commands.common import add_output, emit, existing_job, reads, redis_url_arg, who
 from controller.state.overrides import OverrideStore
 
 
@@ -16,7 +16,7 @@ def register(sub: Any) -> None:
     p.add_argument("name", metavar="NAME", help="collection/name, or a name in the default collection")
     p.add_argument("--reason", default="", help="why (recorded in the history entry)")
     add_output(p)
-    add_redis(p)
+    redis_url_arg(p)
     p.set_defaults(run=run)
 
 

@@ -9,12 +9,12 @@ from typing import Any
 
 from controller.commands.common import (
     add_output,
-    add_redis,
     duration,
     emit,
     existing_collection,
     existing_job,
     reads,
+    redis_url_arg,
     who,
 )
 from controller.errors import UsageError
@@ -24,7 +24,7 @@ from controller.state.overrides import MAX_SUSPEND, OverrideStore
 def target_args(p: Any) -> None:
     p.add_argument("target", nargs="+", metavar="[job|collection] NAME", help="a job (default) or a collection")
     add_output(p)
-    add_redis(p)
+    redis_url_arg(p)
 
 
 def register(sub: Any) -> None:

@@ -21,6 +21,9 @@ def run(args: argparse.Namespace) -> int:
         print(problem)
     if result.problems:
         return 1
+    if not result.files:
+        print(f"{', '.join(args.paths)}: no manifests here (*.yaml or *.yml files)")
+        return 1
     if not args.quiet:
         print(f"{len(result.files)} file(s), {len(result.jobs)} job(s), {len(result.collections)} collection(s): valid")
     return 0

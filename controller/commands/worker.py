@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from controller.errors import CronplaneError
+from controller.errors import CronplaneError, UsageError
 from worker.cli import CliError, run_worker
 from worker.contract import DEFAULT_QUEUE
 
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return run_worker(args.redis_url, args.queues, args.burst, args.name)
     except CliError as e:
-        raise CronplaneError(str(e)) from None
+        raise (UsageError(str(e)) if e.code == 2 else CronplaneError(str(e))) from None
 
 
 def start_probes(args: argparse.Namespace) -> None:
@@ -37,9 +37,10 @@ def start_probes(args: argparse.Namespace) -> None:
     import redis
 
     from controller.observability import Probes, register_redis, serve_probes
+    from controller.state.keys import ControllerKeys
     from worker.settings import WorkerSettings
 
     settings = WorkerSettings.from_env(redis_url=args.redis_url)
     client = redis.Redis.from_url(settings.redis_url)
-    register_redis(client, settings.keys, (args.queues or [DEFAULT_QUEUE])[0])
+    register_redis(client, ControllerKeys(settings.keys.prefix), (args.queues or [DEFAULT_QUEUE])[0])
     serve_probes(args.metrics_host, args.metrics_port, Probes({"redis": client.ping}))

@@ -22,7 +22,8 @@ def git(*args: str, cwd: str | Path | None = None) -> str:
     except (OSError, subprocess.TimeoutExpired) as e:
         raise SourceError(f"git {args[0]}: {e}") from None
     if out.returncode != 0:
-        raise SourceError(f"git {args[0]} failed: {(out.stderr or out.stdout).strip().splitlines()[-1:]}")
+        lines = (out.stderr or out.stdout).strip().splitlines()
+        raise SourceError(f"git {args[0]} failed: {lines[-1] if lines else f'exit code {out.returncode}'}")
     return out.stdout
 
 

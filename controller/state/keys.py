@@ -46,17 +46,11 @@ class ControllerKeys(Keys):
     def jobs(self) -> str:
         return f"{self.prefix}:jobs"
 
-    def job(self, job: str) -> str:
-        return f"{self.prefix}:job:{job}"
-
     def collections(self) -> str:
         return f"{self.prefix}:collections"
 
-    def collection(self, name: str) -> str:
-        return f"{self.prefix}:collection:{name}"
-
     def sched(self, job: str) -> str:
-        return f"{self.prefix}:sched:{job}"
+        return self.cursor(job)
 
     def due(self) -> str:
         return f"{self.prefix}:due"

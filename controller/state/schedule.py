@@ -5,12 +5,13 @@ checks the ``fired`` marker, then enqueues the RQ job under that id with ``uniqu
 existing job = already enqueued = success), then ``advance`` writes the marker (TTL far beyond
 any replay window, since RQ forgets finished jobs after their result TTL) together with the new
 cursor, atomically, and only if the job's generation is still the one the cursor belongs to.
+Job and cursor records are read and written through their codecs (``worker.records``); the
+status fields written here are the dispatch side's only (``DISPATCH_FIELDS``).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,52 +22,59 @@ from rq.exceptions import DuplicateJobError
 
 from controller.state.keys import ControllerKeys
 from worker.contract import TASK, HistoryEntry, Invocation, add_history
-
-RESULT_TTL = 24 * 3600  # RQ keeps finished invocations a day (dedup also has the fired marker)
-FAILURE_TTL = 7 * 24 * 3600
-ABANDONED_RETRIES = 3  # RQ requeues an invocation whose worker died (SIGKILL), under the same id
-
+from worker.records import (
+    C_GENERATION,
+    C_NEXT_AT,
+    C_NEXT_RUNS,
+    C_NUMBER,
+    D_LAST_SCHEDULE_TIME,
+    Bounds,
+    CursorRecord,
+    JobRecord,
+    encode_runs,
+)
 
 _MARK = """
 for _, key in ipairs(KEYS) do redis.call('set', key, '1', 'EX', ARGV[1]) end
 return #KEYS
 """
 # Cursors, due index and status of a whole batch in one command (the MULTI around it keeps it
-# atomic with the enqueues); keys are derived by the caller and passed as arguments.
+# atomic with the enqueues); keys are derived by the caller and passed as arguments, and so are
+# the record field names (``worker.records``): ARGV[1..4] = cursor fields nextAt, number,
+# nextRuns and the status field lastScheduleTime, then 7 values per job. A cursor with no
+# occurrence left keeps nextAt = ''.
 _ADVANCE = """
-for i = 1, #ARGV, 6 do
+local f_at, f_number, f_runs, f_last = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+for i = 5, #ARGV, 7 do
   local name, sched, status, at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  if at == '' then
-    redis.call('del', sched)
-    redis.call('zrem', KEYS[1], name)
-    redis.call('hset', status, 'condition', 'Completed', 'reason', 'no occurrence is left')
-    redis.call('hdel', status, 'nextExecutionTime')
-  else
-    redis.call('hset', sched, 'nextAt', at, 'number', ARGV[i + 4])
-    redis.call('zadd', KEYS[1], at, name)
-  end
-  for field, value in pairs(cjson.decode(ARGV[i + 5])) do redis.call('hset', status, field, value) end
+  redis.call('hset', sched, f_at, at, f_number, ARGV[i + 4], f_runs, ARGV[i + 5])
+  if at == '' then redis.call('zrem', KEYS[1], name) else redis.call('zadd', KEYS[1], at, name) end
+  if ARGV[i + 6] ~= '' then redis.call('hset', status, f_last, ARGV[i + 6]) end
 end
-return #ARGV / 6
+return (#ARGV - 4) / 7
 """
+# The cursors' generations (ARGV[1] = the field name), read inside the WATCH of a batch commit.
 _GENERATIONS = """
 local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('hget', key, 'generation') or '' end
+for i, key in ipairs(KEYS) do out[i] = redis.call('hget', key, ARGV[1]) or '' end
 return out
 """
 
 
 @dataclass(frozen=True)
 class DueJob:
-    name: str
-    spec: Mapping[str, Any]
-    generation: int
-    created_at: datetime
-    git_sha: str | None
-    active: bool
-    next_at: int
-    number: int
-    cursor_generation: int
+    """A due job as the dispatch loop sees it: its record and its cursor (both codecs')."""
+
+    record: JobRecord
+    cursor: CursorRecord
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromtimestamp(self.record.created_at, UTC)
 
 
 @dataclass
@@ -77,15 +85,18 @@ class Dispatch:
     invocations: list[Invocation]
     next_at: int | None
     number: int
-    status: dict[str, str]
+    next_runs: list[int]
+    last_schedule_time: str | None  # the dispatch side's status field (ISO), None = unchanged
     counters: dict[str, int]
     history: list[HistoryEntry]
 
 
 class ScheduleStore:
-    def __init__(self, client: redis.Redis, keys: ControllerKeys, queue: Queue, fired_ttl: int, job_timeout: int = 180):
+    def __init__(
+        self, client: redis.Redis, keys: ControllerKeys, queue: Queue, fired_ttl: int, bounds: Bounds | None = None
+    ):
         self.r, self.keys, self.queue, self.fired_ttl = client, keys, queue, fired_ttl
-        self.job_timeout = job_timeout
+        self.bounds = bounds or Bounds()
 
     def earliest(self) -> float | None:
         first = self.r.zrange(self.keys.due(), 0, 0, withscores=True)
@@ -96,32 +107,17 @@ class ScheduleStore:
         return [_s(n) for n in rows]
 
     def load(self, names: Sequence[str]) -> list[DueJob | str]:
-        """Each due job with its cursor, or its name alone when it vanished meanwhile."""
+        """Each due job with its cursor, or its name alone when it vanished or has nothing due."""
         with self.r.pipeline(transaction=False) as pipe:
             for n in names:
-                pipe.hmget(self.keys.job(n), "spec", "generation", "createdAt", "gitSha", "active")
-                pipe.hmget(self.keys.sched(n), "nextAt", "number", "generation")
+                pipe.hgetall(self.keys.job(n))
+                pipe.hgetall(self.keys.cursor(n))
             rows = pipe.execute()
         out: list[DueJob | str] = []
         for i, n in enumerate(names):
-            spec, generation, created, sha, active = rows[2 * i]
-            next_at, number, cursor_generation = rows[2 * i + 1]
-            if spec is None or next_at is None:
-                out.append(n)
-                continue
-            out.append(
-                DueJob(
-                    n,
-                    json.loads(spec),
-                    int(generation or 1),
-                    datetime.fromtimestamp(float(created or 0), UTC),
-                    _s(sha) if sha else None,
-                    active == b"1",
-                    int(next_at),
-                    int(number or 1),
-                    int(cursor_generation or 0),
-                )
-            )
+            record = JobRecord.from_redis(n, rows[2 * i])
+            cursor = CursorRecord.from_redis(rows[2 * i + 1])
+            out.append(n if record is None or cursor is None or cursor.done else DueJob(record, cursor))
         return out
 
     def running(self, name: str) -> str | None:
@@ -139,50 +135,54 @@ class ScheduleStore:
                 job_id=inv.id,
                 unique=True,
                 description=inv.id,
-                job_timeout=self.job_timeout,
-                result_ttl=RESULT_TTL,
-                failure_ttl=FAILURE_TTL,
-                retry=Retry(max=ABANDONED_RETRIES),
+                job_timeout=self.bounds.job_timeout,
+                result_ttl=self.bounds.result_ttl,
+                failure_ttl=self.bounds.failure_ttl,
+                retry=Retry(max=self.bounds.abandoned_retries),
             )
         except DuplicateJobError:
             return False
         return True
 
-    def advance(self, d: Dispatch, history_bounds: tuple[int, int]) -> bool:
+    def advance(self, d: Dispatch) -> bool:
         """Markers + cursor + due index + status of one job in one transaction; False if the job
         was re-applied meanwhile (its cursor generation changed: the sync's cursor wins)."""
-        sched = self.keys.sched(d.due.name)
+        sched = self.keys.cursor(d.due.name)
         with self.r.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(sched)
-                if _s(pipe.hget(sched, "generation") or b"") != str(d.due.cursor_generation):
+                if _s(pipe.hget(sched, C_GENERATION) or b"") != str(d.due.cursor.generation):
                     return False
                 pipe.multi()
-                self._advance_commands(pipe, d, history_bounds)
+                self._advance_commands(pipe, d)
                 pipe.execute()
             except redis.WatchError:
                 return False
         return True
 
-    def commit(self, batch: Sequence[Dispatch], history_bounds: tuple[int, int]) -> bool:
-        """Enqueue and advance a whole batch in one optimistic transaction.
+    def commit(self, batch: Sequence[Dispatch]) -> tuple[int, list[Dispatch]] | None:
+        """Enqueue and advance a batch in one optimistic transaction.
 
-        WATCHes every cursor of the batch, skips occurrences already marked (fired) and
-        jobs whose cursor changed (a sync re-applied them), then queues the RQ jobs, the markers
-        and the new cursors in one MULTI. False when a watched key changed: the caller then falls
-        back to the one-job-at-a-time path.
+        WATCHes every cursor of the batch, skips occurrences already marked (fired), then queues
+        the RQ jobs, the markers and the new cursors in one MULTI. Returns how many were enqueued
+        and the jobs whose cursor changed since the load (a sync re-applied them), which the
+        caller hands to the one-job path: it enqueues first and advances only a cursor that is
+        still the one it loaded, so a sync's new cursor is kept. None when a watched key changed
+        before EXEC (a concurrent dispatcher): the whole batch takes the one-job path.
         """
         invs = [inv for d in batch for inv in d.invocations]
         fired_keys = [self.keys.fired(inv.id) for inv in invs]
-        sched_keys = [self.keys.sched(d.due.name) for d in batch]
+        sched_keys = [self.keys.cursor(d.due.name) for d in batch]
         with self.r.pipeline(transaction=True) as pipe:
             try:
                 # Watching the cursors is enough: whoever enqueues an occurrence also moves its job's
                 # cursor in the same MULTI, so a concurrent dispatcher's EXEC fails here.
                 pipe.watch(*sched_keys)
                 already = {inv.id for inv, v in zip(invs, pipe.mget(fired_keys) if invs else [], strict=True) if v}
-                gens = pipe.eval(_GENERATIONS, len(sched_keys), *sched_keys)
-                fresh = [d for d, g in zip(batch, gens, strict=True) if _s(g or b"") == str(d.due.cursor_generation)]
+                gens = pipe.eval(_GENERATIONS, len(sched_keys), *sched_keys, C_GENERATION)
+                current = [_s(g or b"") == str(d.due.cursor.generation) for d, g in zip(batch, gens, strict=True)]
+                fresh = [d for d, ok in zip(batch, current, strict=True) if ok]
+                stale = [d for d, ok in zip(batch, current, strict=True) if not ok]
                 pipe.multi()
                 todo = [inv for d in fresh for inv in d.invocations if inv.id not in already]
                 if todo:
@@ -191,13 +191,13 @@ class ScheduleStore:
                 if fired:
                     pipe.eval(_MARK, len(fired), *fired, self.fired_ttl)
                 if fresh:
-                    pipe.eval(_ADVANCE, 1, self.keys.due(), *self._advance_args(fresh))
+                    pipe.eval(_ADVANCE, 1, self.keys.due(), *_CURSOR_FIELDS, *self._advance_args(fresh))
                 for d in fresh:
-                    self._extras(pipe, d, history_bounds)
+                    self._extras(pipe, d)
                 pipe.execute()
             except redis.WatchError:
-                return False
-        return True
+                return None
+        return len(todo), stale
 
     def _data(self, inv: Invocation) -> Any:
         return Queue.prepare_data(
@@ -205,28 +205,29 @@ class ScheduleStore:
             (inv.to_dict(),),
             job_id=inv.id,
             description=inv.id,
-            timeout=self.job_timeout,
-            result_ttl=RESULT_TTL,
-            failure_ttl=FAILURE_TTL,
-            retry=Retry(max=ABANDONED_RETRIES),
+            timeout=self.bounds.job_timeout,
+            result_ttl=self.bounds.result_ttl,
+            failure_ttl=self.bounds.failure_ttl,
+            retry=Retry(max=self.bounds.abandoned_retries),
         )
 
     def _advance_args(self, batch: Sequence[Dispatch]) -> list[Any]:
-        """Arguments of ``_ADVANCE``: per job name, cursor key, status key, nextAt ('' = done),
-        number and the status fields as JSON."""
+        """Per job: name, cursor key, status key, nextAt ('' = none left), number, nextRuns,
+        lastScheduleTime ('' = unchanged)."""
         args: list[Any] = []
         for d in batch:
             args += [
                 d.due.name,
-                self.keys.sched(d.due.name),
+                self.keys.cursor(d.due.name),
                 self.keys.status(d.due.name),
                 "" if d.next_at is None else d.next_at,
                 d.number,
-                json.dumps(d.status),
+                encode_runs(d.next_runs),
+                d.last_schedule_time or "",
             ]
         return args
 
-    def _extras(self, pipe: Any, d: Dispatch, bounds: tuple[int, int]) -> None:
+    def _extras(self, pipe: Any, d: Dispatch) -> None:
         """Counters and history entries (missed/skipped occurrences), rare, per job."""
         for field, amount in d.counters.items():
             pipe.hincrby(self.keys.status(d.due.name), field, amount)
@@ -236,24 +237,21 @@ class ScheduleStore:
                 self.keys,
                 entry,
                 score_ms=_ms(entry.start_time) + i,
-                max_entries=bounds[0],
-                max_age_seconds=bounds[1],
+                max_entries=self.bounds.history_max_entries,
+                max_age_seconds=self.bounds.history_max_age_seconds,
             )
 
-    def _advance_commands(self, pipe: Any, d: Dispatch, bounds: tuple[int, int]) -> None:
+    def _advance_commands(self, pipe: Any, d: Dispatch) -> None:
         """One job's markers, cursor, due entry and status (the one-job fallback path)."""
         for inv in d.invocations:
             pipe.set(self.keys.fired(inv.id), "1", ex=self.fired_ttl)
-        pipe.eval(_ADVANCE, 1, self.keys.due(), *self._advance_args([d]))
-        self._extras(pipe, d, bounds)
+        pipe.eval(_ADVANCE, 1, self.keys.due(), *_CURSOR_FIELDS, *self._advance_args([d]))
+        self._extras(pipe, d)
 
-    def job_for_run_now(self, name: str) -> tuple[Mapping[str, Any], int, str | None] | None:
-        """Override: run-now. The job's spec, generation and git SHA, whatever its cursor (a
-        completed job can still be run by hand); None when the job does not exist."""
-        spec, generation, sha = self.r.hmget(self.keys.job(name), "spec", "generation", "gitSha")
-        if spec is None:
-            return None
-        return json.loads(spec), int(generation or 1), _s(sha) if sha else None
+    def job_for_run_now(self, name: str) -> JobRecord | None:
+        """Override: run-now. The job record whatever its cursor (a completed job can still be run
+        by hand); None when the job does not exist."""
+        return JobRecord.from_redis(name, self.r.hgetall(self.keys.job(name)))
 
     def drop(self, name: str) -> None:
         self.r.zrem(self.keys.due(), name)
@@ -261,6 +259,9 @@ class ScheduleStore:
     def wait_for_poke(self, timeout: float) -> None:
         """Sleep until a poke arrives or ``timeout`` passes (BLPOP: no polling)."""
         self.r.blpop([self.keys.poke()], timeout=max(0.01, timeout))
+
+
+_CURSOR_FIELDS = (C_NEXT_AT, C_NUMBER, C_NEXT_RUNS, D_LAST_SCHEDULE_TIME)
 
 
 def _s(v: Any) -> str:

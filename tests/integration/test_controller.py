@@ -4,15 +4,20 @@ collections, quotas, dispatch with literal times, missed runs, and workers perfo
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import redis
 from pytest_httpserver import HTTPServer
 from rq import Queue
 
 from controller.cli import main
+from controller.commands.status import row
+from controller.state.keys import ControllerKeys
+from controller.state.reader import StatusReader
 from tests.peers.rq_worker import ROOT, burst
 from worker.contract import HistoryEntry, Keys
 
@@ -46,8 +51,10 @@ def cp(*args: str) -> int:
     return main(list(args))
 
 
-def status(client: redis.Redis, name: str) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in client.hgetall(KEYS.status(name)).items()}
+def status(client: redis.Redis, name: str) -> dict[str, Any]:
+    """The job's status as `cronplane status -o json` shows it (read through the codecs)."""
+    [s] = StatusReader(client, ControllerKeys()).statuses([name])
+    return row(s)
 
 
 def raw(url: str) -> redis.Redis:
@@ -60,7 +67,7 @@ def test_apply_then_controller_once_then_worker(redis_url: str, tmp_path: Path, 
     assert cp("apply", str(tmp_path), "--redis-url", redis_url, "--now", "2026-01-01T00:05:00Z") == 0
     r = raw(redis_url)
     st = status(r, "ops/a")
-    assert st["condition"] == "Ready" and json.loads(st["nextRuns"])[0] == "2026-01-01T00:10:00Z"
+    assert st["condition"] == "Ready" and st["nextRuns"][0] == "2026-01-01T00:10:00Z"
     assert st["source"].endswith("jobs.yaml:6")
     assert (
         cp(
@@ -132,7 +139,7 @@ def test_unchanged_jobs_are_not_rewritten_and_timing_edits_recompute(redis_url: 
     assert "~ ops/a: updated" in out and "changed: rrule" in out and "fewer runs per week" in out
     cp("apply", str(tmp_path), "--redis-url", redis_url, "--now", "2026-01-01T00:06:00Z")
     assert r.hget(KEYS.prefix + ":job:ops/a", "generation") == b"2"
-    assert json.loads(status(r, "ops/a")["nextRuns"])[0] == "2026-01-01T00:15:00Z"
+    assert status(r, "ops/a")["nextRuns"][0] == "2026-01-01T00:15:00Z"
 
 
 def test_prune_cap_and_collection_disable_enable(redis_url: str, tmp_path: Path) -> None:
@@ -143,7 +150,8 @@ def test_prune_cap_and_collection_disable_enable(redis_url: str, tmp_path: Path)
     write(tmp_path, COLLECTION.replace("STATE", "enabled") + job("a") + job("b"))  # 2 of 4 = 50% > 25%
     cp("apply", str(tmp_path), "--redis-url", redis_url, "--prune", "--now", "2026-01-01T00:05:00Z")
     assert r.scard(KEYS.prefix + ":jobs") == 4
-    assert "prune cap" in r.hget(KEYS.prefix + ":sync", "pruneBlocked").decode()
+    assert r.hget(KEYS.prefix + ":sync", "prune") == b"blocked_cap"
+    assert "prune cap" in r.hget(KEYS.prefix + ":sync", "pruneMessage").decode()
     cp("apply", str(tmp_path), "--redis-url", redis_url, "--prune", "--allow-mass-delete")
     assert r.scard(KEYS.prefix + ":jobs") == 2
     write(tmp_path, COLLECTION.replace("STATE", "disabled") + job("a") + job("b", extra="  state: disabled\n"))
@@ -176,7 +184,7 @@ def test_missed_runs_are_recorded_and_latest_runs(redis_url: str, tmp_path: Path
     r = raw(redis_url)
     assert Queue("cronplane", connection=r).job_ids == ["ops_late-1767229200"]  # 01:00, the newest
     st = status(r, "ops/late")
-    assert st["missedCount"] == "5" and st["nextExecutionTime"] == "2026-01-01T01:10:00Z"
+    assert st["missedCount"] == 5 and st["nextExecutionTime"] == "2026-01-01T01:10:00Z"
     missed = [HistoryEntry.from_json(e) for e in r.zrange(KEYS.history("ops/late"), 0, -1)]
     assert [e.status for e in missed] == ["missed"] * 5
 
@@ -221,10 +229,9 @@ def test_plan_base_ref_needs_no_redis(tmp_path: Path) -> None:
             "--now",
             "2026-01-01T00:00:00Z",
             "--detailed-exitcode",
-            "--redis-url",
-            "redis://127.0.0.1:1/0",
         ],
         cwd=repo,
+        env={**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0"},
         capture_output=True,
         text=True,
     )
@@ -243,7 +250,7 @@ def test_status_shows_conditions_next_runs_and_counters(redis_url: str, tmp_path
         "2026-01-01T00:10:00Z",
         "2026-01-01T00:20:00Z",
     ]
-    assert jobs["ops/b"]["condition"] == "Disabled" and jobs["ops/a"]["observedGeneration"] == "1"
+    assert jobs["ops/b"]["condition"] == "Disabled" and jobs["ops/a"]["observedGeneration"] == 1
     assert cp("status", "a", "--redis-url", redis_url) == 0
     out = capsys.readouterr().out
     assert out.startswith("ops/a: Ready") and "next 2026-01-01T00:10:00Z" in out and "jobs.yaml:6" in out

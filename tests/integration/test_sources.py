@@ -56,8 +56,8 @@ def test_watch_picks_up_edits_and_atomic_renames(redis_url: str, tmp_path: Path)
         tmp.rename(d / "a.yaml")  # an editor's atomic save
         wait_until(lambda: "0 7 * * *" in spec_of(r, "a"), timeout=5)
         assert r.hget("cp:job:default/a", "generation") == b"3"
-        (d / "a.yaml").unlink()  # the only job: deleting it is above the 25 % prune cap
-        wait_until(lambda: r.hget("cp:sync", "pruneBlocked"), timeout=5)
+        (d / "a.yaml").unlink()  # the only manifest: an empty source never deletes
+        wait_until(lambda: r.hget("cp:sync", "prune") == b"blocked_empty", timeout=5)
         assert r.sismember("cp:jobs", "default/a")
     finally:
         stop(proc)

@@ -16,6 +16,7 @@ from werkzeug import Request, Response
 
 from tests.peers.rq_worker import burst, running_worker, wait_until
 from worker.contract import TASK, HistoryEntry, Invocation, Keys, RetryPolicy, invocation_id
+from worker.records import W_FAULTED_GENERATION, W_FAULTED_REASON
 
 KEYS = Keys()
 SECRET = "s3cr3t-do-not-leak"
@@ -106,7 +107,8 @@ def test_retries_at_their_interval_then_error_action(
     assert_retried_then_error_action(entries, retries=2, interval=1.0)
     status = redis_client.hgetall(KEYS.status("c1/j"))
     assert (status["executionCount"], status["failureCount"], status["faultedCount"]) == ("3", "3", "1")
-    assert status["condition"] == "Faulted"
+    assert status[W_FAULTED_GENERATION] == str(inv.generation)  # the derived condition: Faulted
+    assert "failed after all retries" in status[W_FAULTED_REASON]
     assert all(e.repeat_count == 7 for e in entries) and "boom" in entries[0].message
 
 

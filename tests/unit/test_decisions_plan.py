@@ -1,9 +1,8 @@
-"""Pure decisions: missed-run and concurrency policies, retry-policy resolution, plan diffs and
-fire-time summaries, rendering."""
+"""Pure decisions: missed-run and concurrency policies, retry-policy resolution, spec diffs and
+fire-time summaries (the plan itself: test_reconcile_plan)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,10 +11,8 @@ import pytest
 from controller.core.decisions import decide
 from controller.core.invocation import build_invocation, retry_policy
 from controller.core.model import JobKey, JobSpec
-from controller.core.plan import ObservedJob, diff_fields, make_plan, summarize
-from controller.core.quota import load_documents
+from controller.core.reconcile.diff import diff_fields, summarize
 from controller.core.recurrence import Occurrence, Schedule
-from controller.core.render import as_json, as_markdown, as_text
 from worker.contract import RetryPolicy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -140,45 +137,3 @@ def test_diff_fields_and_summaries() -> None:
     ][:10]
     assert "fewer runs per week" in summarize(daily5, weekdays)
     assert summarize(daily5, []) == "stops running" and summarize(daily5, daily5) == "fire times unchanged"
-
-
-def doc(name: str, cron: str) -> bytes:
-    return (
-        f"apiVersion: cronplane/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  cron: '{cron}'\n"
-        "  action: {type: http, request: {method: GET, uri: 'http://x/'}}\n"
-    ).encode()
-
-
-def test_plan_and_renderings() -> None:
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    desired = load_documents(
-        {"a.yaml": doc("a", "0 6 * * *"), "b.yaml": doc("b", "0 7 * * *"), "bad.yaml": doc("c", "0 99 * * *")}, now
-    )
-    old = JobSpec.from_dict({"cron": "0 5 * * *", "action": ACTION}).raw
-    observed = {
-        "default/a": ObservedJob("default/a", old, 1, now, "a.yaml:1", True),
-        "default/gone": ObservedJob("default/gone", old, 1, now, "gone.yaml:1", True),
-    }
-    plan = make_plan(desired, observed, now)
-    actions = {c.key: c.action for c in plan.changes}
-    assert actions == {
-        "default/a": "updated",
-        "default/b": "created",
-        "default/c": "invalid",
-        "default/gone": "deleted",
-    }
-    text = as_text(plan)
-    assert "~ default/a: updated" in text and "runs move from 05:00 to 06:00 UTC" in text
-    assert "bad.yaml:5:9: cron: cron hour: '99' is outside 0-23" in text
-    md = as_markdown(plan)
-    assert "| ~ | `default/a` | updated |" in md and "<details>" in md
-    assert json.loads(as_json(plan))["changes"][0]["after"][0] == "2026-01-01T06:00:00Z"
-    assert plan.has_changes and plan.has_errors
-
-
-def test_prune_cap_blocks_mass_deletion() -> None:
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    old = JobSpec.from_dict({"cron": "0 5 * * *", "action": ACTION}).raw
-    observed = {f"default/j{i}": ObservedJob(f"default/j{i}", old, 1, now, f"j{i}.yaml:1", True) for i in range(4)}
-    plan = make_plan(load_documents({"j0.yaml": doc("j0", "0 5 * * *")}, now), observed, now, prune_cap=0.25)
-    assert plan.prune_blocked and "3 of 4 jobs" in plan.prune_blocked

@@ -153,7 +153,7 @@ async function history(job) {
 async function planPage() {
   const plan = await api("/api/v1/plan");
   const rows = plan.changes.filter((c) => c.action !== "unchanged");
-  main().innerHTML = `<h1>Pending plan</h1><p>${esc(plan.summary)}${plan.pruneBlocked ? ` — <b>${esc(plan.pruneBlocked)}</b>` : ""}</p>
+  main().innerHTML = `<h1>Pending plan</h1><p>${esc(plan.summary)}${plan.prune && plan.prune.blocked ? ` — <b>${esc(plan.prune.message)}</b>` : ""}</p>
     ${plan.overrides.length ? `<section class="panel"><h2>Drift from the manifests</h2><ul>${plan.overrides.map((o) => `<li>${esc(o)}</li>`).join("")}</ul></section>` : ""}
     <div class="table-wrap"><table class="responsive" id="plan"><thead><tr><th>Job</th><th>Change</th><th>Fields / problems</th><th>Fire times</th></tr></thead><tbody>
     ${rows.map((c) => `<tr><td data-label="Job">${esc(c.job)}</td><td data-label="Change">${badge(c.action)}</td>

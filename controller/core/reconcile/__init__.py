@@ -1,0 +1,1 @@
+"""Reconcile: the plan (what a sync pass writes), its fire-time diff and its renderings. Pure."""

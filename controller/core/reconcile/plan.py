@@ -1,0 +1,459 @@
+"""Desired × observed × now → the plan: every record a sync pass will write, decided here. Pure.
+
+``make_plan`` is the one function behind ``cronplane plan``, ``apply --dry-run``, ``apply`` and
+every controller sync pass; they call it with the same inputs (``Desired``, ``Observed``,
+``PlanOptions``) and print the same rows. Applying a plan maps its rows to store writes and
+decides nothing (``controller.state.desired.DesiredStore.apply``).
+
+Decision order per job (after the Kubernetes CronJob controller, design §4):
+
+1. its manifest is invalid, refused by a quota, or sits in a file that cannot be read → no job
+   write; if a good spec was applied before it keeps running and the status says Stalled or
+   Rejected with file:line reasons (a job never valid appears only among the plan's problems);
+2. gone from the manifests → deleted if the prune decision allows it, else kept or blocked
+   (``PruneDecision``: not requested, over the cap, the source holds no manifest, the source
+   cannot be read);
+3. spec changed → a new generation; a timing change re-creates the schedule from now (new
+   creation time, cursor reset); other spec changes keep the cursor; a metadata change (labels,
+   the file it lives in) rewrites the record under the same generation;
+4. becomes dispatchable again (job or collection re-enabled) → the cursor seeks from now;
+5. in every case the sync side of the status (``SyncStatus``) is recomputed, and written when it
+   differs from what is stored, so it cannot go stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from controller.core.manifest import Problem
+from controller.core.model import DEFAULT_COLLECTION, Collection, CollectionState, Job, JobSpec, JobState
+from controller.core.quota import LoadResult
+from controller.core.reconcile.diff import diff_fields, summarize
+from controller.core.recurrence import Occurrence, Schedule
+from worker.records import CollectionRecord, Condition, CursorRecord, JobRecord, SyncStatus
+
+TIMING_FIELDS = ("startTime", "timeZone", "recurrence", "cron", "rrule", "dst")
+MAX_REASONS = 3  # problems quoted in a status reason (all of them are in the plan and sync record)
+
+
+class Action(StrEnum):
+    CREATE = "created"
+    UPDATE = "updated"
+    DELETE = "deleted"
+    KEEP = "kept"  # gone from the manifests, pruning not requested: left as it is
+    BLOCKED = "blocked"  # gone from the manifests, but the prune decision refuses the deletion
+    UNCHANGED = "unchanged"
+    INVALID = "invalid"
+    REJECTED = "rejected"
+
+
+class Prune(StrEnum):
+    """What happens to jobs that are gone from the manifests."""
+
+    NOTHING = "nothing to delete"
+    ALLOWED = "allowed"
+    NOT_REQUESTED = "not requested"
+    BLOCKED_CAP = "blocked by the prune cap"
+    BLOCKED_EMPTY = "blocked: the source holds no manifest"
+    BLOCKED_UNREADABLE = "blocked: the source cannot be read"
+
+
+@dataclass(frozen=True)
+class PruneDecision:
+    outcome: Prune
+    candidates: int = 0  # jobs gone from the manifests
+    observed: int = 0  # jobs in the store
+    cap: float = 1.0
+    uses_allowance: bool = False  # an operator's one-time allowance (status --allow-prune) is spent
+
+    @property
+    def blocked(self) -> bool:
+        return self.outcome in (Prune.BLOCKED_CAP, Prune.BLOCKED_EMPTY, Prune.BLOCKED_UNREADABLE)
+
+    @property
+    def message(self) -> str:
+        if self.outcome is Prune.BLOCKED_CAP:
+            return (
+                f"{self.candidates} of {self.observed} jobs would be deleted, more than the prune cap of "
+                f"{self.cap:.0%}; nothing is deleted (allow it with --allow-mass-delete, or "
+                "`cronplane status --allow-prune` for the controller's next pass)"
+            )
+        if self.outcome is Prune.BLOCKED_EMPTY:
+            return f"the source holds no manifest; none of the {self.candidates} jobs in Redis is deleted"
+        if self.outcome is Prune.BLOCKED_UNREADABLE:
+            return "the source cannot be read; nothing is deleted"
+        if self.outcome is Prune.NOT_REQUESTED:
+            return f"{self.candidates} job(s) not in the manifests are kept (use --prune to delete them)"
+        return ""
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """A job as the store holds it: its record and the sync side of its status."""
+
+    record: JobRecord
+    status: SyncStatus | None = None
+
+    @property
+    def key(self) -> str:
+        return self.record.name
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromtimestamp(self.record.created_at, UTC)
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the source says: validated manifests plus every file-level problem."""
+
+    load: LoadResult
+    revision: str | None = None
+    unreadable: str | None = None  # the whole source could not be read (missing path, failed fetch)
+
+
+@dataclass(frozen=True)
+class Observed:
+    jobs: Mapping[str, ObservedJob] = field(default_factory=dict)
+    collections: Mapping[str, CollectionRecord] = field(default_factory=dict)
+    prune_allowance: bool = False  # `cronplane status --allow-prune` was given
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: bool = True  # the controller always prunes (within the cap); apply only with --prune
+    prune_cap: float = 0.25
+    allow_mass_delete: bool = False
+    runs: int = 10  # fire times shown in the diff
+    next_runs_kept: int = 5  # fire times stored in the cursor for people
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job's decision and every write it implies (no write = None / False)."""
+
+    key: str
+    action: Action
+    fields: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    record: JobRecord | None = None  # the job hash to write
+    cursor: CursorRecord | None = None  # the cursor to write (reset)
+    reset_cursor: bool = False  # True with cursor None: no occurrence is left
+    status: SyncStatus | None = None  # the sync status fields to write (they differ)
+    status_before: SyncStatus | None = None
+    delete: bool = False
+    active: bool = False
+    before: tuple[datetime, ...] = ()
+    after: tuple[datetime, ...] = ()
+    summary: str = ""
+    zone: str = "UTC"
+
+    @property
+    def writes(self) -> bool:
+        return self.record is not None or self.status is not None or self.delete
+
+
+@dataclass(frozen=True)
+class CollectionRow:
+    name: str
+    action: Action
+    record: CollectionRecord | None = None
+    delete: bool = False
+    fields: tuple[str, ...] = ()
+
+    @property
+    def writes(self) -> bool:
+        return self.record is not None or self.delete
+
+
+@dataclass(frozen=True)
+class Plan:
+    jobs: tuple[JobRow, ...]
+    collections: tuple[CollectionRow, ...]
+    problems: tuple[Problem, ...]  # every problem the source has, file-level ones included
+    prune: PruneDecision
+    revision: str | None = None
+    unreadable: str | None = None
+
+    def of(self, *actions: Action) -> list[JobRow]:
+        return [r for r in self.jobs if r.action in actions]
+
+    @property
+    def has_changes(self) -> bool:
+        """Anything to write (a status repair counts: apply would write it)."""
+        return any(r.writes for r in self.jobs) or any(c.writes for c in self.collections)
+
+    @property
+    def has_errors(self) -> bool:
+        """Problems a person must see fail the command: bad input, quota refusals, blocked prunes."""
+        return bool(self.problems) or self.prune.blocked or self.unreadable is not None
+
+
+def make_plan(desired: Desired, observed: Observed, now: datetime, options: PlanOptions | None = None) -> Plan:
+    opts = options or PlanOptions()
+    load = desired.load
+    states = collection_states(load.collections)
+    jobs = {str(j.key): j for j in load.jobs}
+    by_job = _problems_by_job(load.problems)
+    held_paths = {p.path for p in load.problems if p.job is None and p.collection is None}
+    rows: list[JobRow] = []
+    gone: list[ObservedJob] = []
+    for key in sorted(set(jobs) | set(by_job) | set(observed.jobs)):
+        obs = observed.jobs.get(key)
+        if key in by_job:
+            rows.append(_refused(key, by_job[key], obs))
+        elif key in jobs:
+            rows.append(_desired(jobs[key], obs, states, now, desired.revision, opts))
+        elif obs is not None and (desired.unreadable or _path(obs.record.source) in held_paths):
+            rows.append(_held(obs, load.problems, desired.unreadable))
+        elif obs is not None:
+            gone.append(obs)
+    prune = _prune_decision(desired, observed, gone, opts)
+    rows += [_gone(obs, prune, now, opts) for obs in gone]
+    rows.sort(key=lambda r: r.key)
+    return Plan(
+        tuple(rows),
+        tuple(_collection_rows(desired, observed, prune)),
+        tuple(load.problems),
+        prune,
+        desired.revision,
+        desired.unreadable,
+    )
+
+
+# -- per-job decisions ---------------------------------------------------------------------
+def _refused(key: str, problems: list[Problem], obs: ObservedJob | None) -> JobRow:
+    rejected = all(p.rejected for p in problems)
+    action = Action.REJECTED if rejected else Action.INVALID
+    if obs is None:  # never applied: visible in the plan's problems and the sync record only
+        return JobRow(key, action, problems=tuple(problems))
+    condition = Condition.REJECTED if rejected else Condition.STALLED
+    wanted = _stalled_status(obs, condition, problems)
+    return JobRow(key, action, problems=tuple(problems), **_status_write(obs, wanted))
+
+
+def _held(obs: ObservedJob, problems: Sequence[Problem], unreadable: str | None) -> JobRow:
+    """The job's file (or the whole source) cannot be read: never a deletion."""
+    path = _path(obs.record.source)
+    own = tuple(p for p in problems if p.path == path)
+    if unreadable is not None:
+        return JobRow(obs.key, Action.INVALID, problems=own)  # nothing is known: change nothing
+    wanted = _stalled_status(obs, Condition.STALLED, list(own))
+    return JobRow(obs.key, Action.INVALID, problems=own, **_status_write(obs, wanted))
+
+
+def _desired(
+    job: Job,
+    obs: ObservedJob | None,
+    states: Mapping[str, CollectionState],
+    now: datetime,
+    revision: str | None,
+    opts: PlanOptions,
+) -> JobRow:
+    key, zone, active = str(job.key), job.spec.timing.time_zone, is_active(job, states)
+    if obs is None:
+        record = job_record(job, generation=1, created_at=now, active=active, revision=revision)
+        cursor, after = _cursor(job, record, now, seek=False, opts=opts)
+        status = desired_status(job, 1, revision)
+        return JobRow(
+            key,
+            Action.CREATE,
+            record=record,
+            cursor=cursor,
+            reset_cursor=True,
+            status=status,
+            active=active,
+            after=after,
+            summary=summarize([], after if active else []),
+            zone=zone,
+        )
+    old = obs.record
+    spec_fields = diff_fields(old.spec, job.spec.raw)
+    meta_fields = _metadata_fields(old, job)
+    timing = any(f.split(".")[0].split("[")[0] in TIMING_FIELDS for f in spec_fields)
+    reactivated = active and not old.active
+    fields = [*spec_fields, *meta_fields] + (["state (collection)"] if active != old.active and not spec_fields else [])
+    generation = old.generation + 1 if spec_fields else old.generation
+    status = desired_status(job, generation, revision)
+    status_write = _status_write(obs, status)
+    if not fields:
+        return JobRow(key, Action.UNCHANGED, active=active, zone=zone, **status_write)
+    created_at = now if timing else obs.created_at
+    record = job_record(job, generation=generation, created_at=created_at, active=active, revision=revision)
+    before = tuple(_runs_from_now(old.spec, obs.created_at, now, opts.runs)) if old.active else ()
+    new_cursor: CursorRecord | None = None
+    after = before if active else ()
+    if timing or reactivated:
+        new_cursor, after = _cursor(job, record, now, seek=True, opts=opts)
+    return JobRow(
+        key,
+        Action.UPDATE,
+        fields=tuple(fields),
+        record=record,
+        cursor=new_cursor,
+        reset_cursor=timing or reactivated,
+        active=active,
+        before=before,
+        after=after if active else (),
+        summary=summarize(before, after if active else ()),
+        zone=zone,
+        **status_write,
+    )
+
+
+def _gone(obs: ObservedJob, prune: PruneDecision, now: datetime, opts: PlanOptions) -> JobRow:
+    allowed = prune.outcome is Prune.ALLOWED
+    action = Action.DELETE if allowed else Action.BLOCKED if prune.blocked else Action.KEEP
+    before = tuple(_runs_from_now(obs.record.spec, obs.created_at, now, opts.runs)) if obs.record.active else ()
+    summary = summarize(before, ()) if allowed else "keeps running" if obs.record.active else ""
+    return JobRow(obs.key, action, delete=allowed, before=before, summary=summary)
+
+
+def _prune_decision(
+    desired: Desired, observed: Observed, gone: Sequence[ObservedJob], opts: PlanOptions
+) -> PruneDecision:
+    n, total = len(gone), len(observed.jobs)
+
+    def decided(outcome: Prune, uses_allowance: bool = False) -> PruneDecision:
+        return PruneDecision(outcome, n, total, opts.prune_cap, uses_allowance)
+
+    if desired.unreadable is not None:
+        return decided(Prune.BLOCKED_UNREADABLE if total else Prune.NOTHING)
+    if not gone:
+        return decided(Prune.NOTHING)
+    if not opts.prune:
+        return decided(Prune.NOT_REQUESTED)
+    if not desired.load.files:
+        return decided(Prune.BLOCKED_EMPTY)
+    if n > opts.prune_cap * max(1, total) and not opts.allow_mass_delete:
+        return decided(Prune.ALLOWED, True) if observed.prune_allowance else decided(Prune.BLOCKED_CAP)
+    return decided(Prune.ALLOWED)
+
+
+# -- collections -----------------------------------------------------------------------------
+def _collection_rows(desired: Desired, observed: Observed, prune: PruneDecision) -> list[CollectionRow]:
+    wanted = {c.name: c for c in desired.load.collections}
+    broken = desired.load.invalid_collections()
+    held = {p.path for p in desired.load.problems if p.job is None and p.collection is None}
+    rows = []
+    for name in sorted(set(wanted) | set(observed.collections)):
+        old = observed.collections.get(name)
+        if name in wanted:
+            record = collection_record(wanted[name], desired.revision)
+            if old is None:
+                rows.append(CollectionRow(name, Action.CREATE, record))
+            elif old != record:
+                fields = tuple(diff_fields(old.to_redis(), record.to_redis()))
+                rows.append(CollectionRow(name, Action.UPDATE, record, fields=fields))
+            else:
+                rows.append(CollectionRow(name, Action.UNCHANGED))
+        elif old is not None and name not in broken and _path(old.source) not in held and not desired.unreadable:
+            allowed = prune.outcome in (Prune.ALLOWED, Prune.NOTHING) and bool(desired.load.files)
+            rows.append(CollectionRow(name, Action.DELETE if allowed else Action.KEEP, delete=allowed))
+    return rows
+
+
+def collection_record(c: Collection, revision: str | None) -> CollectionRecord:
+    return CollectionRecord(c.name, dict(c.raw), c.state.value, c.plan.value, str(c.source or ""), revision or "")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def collection_states(collections: Sequence[Collection]) -> dict[str, CollectionState]:
+    states = {c.name: c.state for c in collections}
+    states.setdefault(DEFAULT_COLLECTION, CollectionState.ENABLED)
+    return states
+
+
+def is_active(job: Job, states: Mapping[str, CollectionState]) -> bool:
+    """Dispatchable: the job is enabled and so is its collection (so re-enabling a collection
+    restarts exactly the jobs that are enabled, as Azure's classic API did)."""
+    return job.spec.state is JobState.ENABLED and states.get(job.key.collection) is CollectionState.ENABLED
+
+
+def desired_status(job: Job, generation: int, revision: str | None) -> SyncStatus:
+    return SyncStatus(Condition.READY, "", generation, str(job.source or ""), revision or "", dict(job.labels))
+
+
+def _stalled_status(obs: ObservedJob, condition: Condition, problems: Sequence[Problem]) -> SyncStatus:
+    verdict = "rejected" if condition is Condition.REJECTED else "invalid"
+    reasons = "; ".join(str(p) for p in problems[:MAX_REASONS]) or "the manifest cannot be read"
+    more = f" (and {len(problems) - MAX_REASONS} more)" if len(problems) > MAX_REASONS else ""
+    reason = f"{verdict}: {reasons}{more}; the last good spec keeps running"
+    r = obs.record
+    generation = obs.status.observed_generation if obs.status else r.generation
+    return SyncStatus(
+        condition, reason, generation, r.source, obs.status.git_sha if obs.status else r.git_sha, r.labels
+    )
+
+
+def _status_write(obs: ObservedJob, wanted: SyncStatus) -> dict[str, Any]:
+    if obs.status == wanted:
+        return {}
+    return {"status": wanted, "status_before": obs.status}
+
+
+def job_record(job: Job, *, generation: int, created_at: datetime, active: bool, revision: str | None) -> JobRecord:
+    return JobRecord(
+        name=str(job.key),
+        spec=job.spec.raw,
+        spec_hash=job.spec.spec_hash,
+        generation=generation,
+        created_at=float(int(created_at.timestamp())),
+        active=active,
+        collection=job.key.collection,
+        source=str(job.source or ""),
+        git_sha=revision or "",
+        labels=dict(job.labels),
+    )
+
+
+def _cursor(
+    job: Job, record: JobRecord, now: datetime, *, seek: bool, opts: PlanOptions
+) -> tuple[CursorRecord, tuple[datetime, ...]]:
+    """The cursor a (re-)created schedule starts from and the fire times it gives."""
+    schedule = Schedule(job.spec.timing, datetime.fromtimestamp(record.created_at, UTC))
+    first = schedule.first_at_or_after(now) if seek else schedule.first()
+    runs = _runs(schedule, first, opts.runs)
+    cursor = CursorRecord(
+        generation=record.generation,
+        next_at=first.epoch if first else None,
+        number=first.number if first else 0,
+        next_runs=tuple(int(t.timestamp()) for t in runs[: opts.next_runs_kept]),
+    )
+    return cursor, tuple(runs)
+
+
+def _runs(schedule: Schedule, first: Occurrence | None, n: int) -> list[datetime]:
+    if first is None:
+        return []
+    return [first.at, *(o.at for o in schedule.upcoming(n - 1, after=first))]
+
+
+def _runs_from_now(spec: Mapping[str, Any], created_at: datetime, now: datetime, n: int) -> list[datetime]:
+    schedule = Schedule(JobSpec.from_dict(spec).timing, created_at)
+    return _runs(schedule, schedule.first_at_or_after(now), n)
+
+
+def _metadata_fields(old: JobRecord, job: Job) -> list[str]:
+    out = []
+    if dict(old.labels) != dict(job.labels):
+        out.append("metadata.labels")
+    if old.source != str(job.source or ""):
+        out.append(f"source (moved from {old.source or '?'} to {job.source})")
+    return out
+
+
+def _problems_by_job(problems: Sequence[Problem]) -> dict[str, list[Problem]]:
+    out: dict[str, list[Problem]] = {}
+    for p in problems:
+        if p.job is not None:
+            out.setdefault(str(p.job), []).append(p)
+    return out
+
+
+def _path(source: str) -> str:
+    return source.rsplit(":", 1)[0]

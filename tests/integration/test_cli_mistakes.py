@@ -1,0 +1,98 @@
+"""Every mistake a user can type gets one line and a non-zero exit, never a traceback or a repr.
+
+Each case runs the real ``cronplane`` command in a subprocess (a traceback anywhere would show
+on stderr), against a real redis-server where the command needs one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.peers.rq_worker import ROOT
+
+JOB = """apiVersion: cronplane/v1
+kind: Job
+metadata: {name: a}
+spec:
+  cron: '0 5 * * *'
+  action: {type: http, request: {method: GET, uri: 'http://127.0.0.1:9/'}}
+"""
+
+
+def cronplane(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "controller.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "README.txt").write_text("not a manifest")
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "a.yaml").write_text(JOB)
+    return {k: str(tmp_path / k) for k in ("empty", "notes", "ok")} | {"missing": str(tmp_path / "nope")}
+
+
+CASES = [
+    # (args with {placeholders}, exit code, text expected in the one error line)
+    (["validate", "{empty}"], 1, "no manifests here"),
+    (["validate", "{notes}"], 1, "no manifests here"),
+    (["plan", "{empty}", "--redis-url", "{redis}"], 1, "no manifests here"),
+    (["apply", "{notes}", "--redis-url", "{redis}"], 1, "no manifests here"),
+    (["plan", "{missing}", "--redis-url", "{redis}"], 1, "no such file or directory"),
+    (["apply", "{missing}", "--redis-url", "{redis}"], 1, "no such file or directory"),
+    (["controller", "--manifests", "{missing}", "--redis-url", "{redis}"], 1, "no such file or directory"),
+    (["controller", "--manifests", "{ok}", "--branch", "dev"], 2, "--branch is for --git mode"),
+    (["apply", "{ok}", "--allow-mass-delete", "--redis-url", "{redis}"], 2, "only makes sense with --prune"),
+    (["plan", "{ok}", "--redis-url", "nonsense"], 2, "is not a Redis URL"),
+    (["status", "--redis-url", "http://127.0.0.1:1/"], 2, "is not a Redis URL"),
+    (["worker", "--burst", "--redis-url", "nonsense"], 2, "is not a Redis URL"),
+    (["history", "a", "--redis-url", "nonsense"], 2, "is not a Redis URL"),
+    (["status", "--redis-url", "redis://127.0.0.1:1/0"], 1, "cannot reach Redis"),
+    (["status", "nosuch", "--redis-url", "{redis}"], 1, "no such job: nosuch"),
+    (["status", "ops/nosuch", "--redis-url", "{redis}"], 1, "no such job: ops/nosuch"),
+    (["history", "nosuch", "--redis-url", "{redis}"], 1, "no such job: default/nosuch"),
+    (["plan", "{ok}", "--base-ref", "HEAD", "--redis-url", "{redis}"], 2, "does not read Redis"),
+    (["next", "{ok}", "--now", "yesterday"], 2, "is not an ISO 8601 date-time"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), CASES, ids=[" ".join(c[0][:2]) for c in CASES])
+def test_one_line_and_an_exit_code(
+    args: list[str], code: int, message: str, dirs: dict[str, str], redis_url: str
+) -> None:
+    out = cronplane(*(a.format(**dirs, redis=redis_url) for a in args))
+    assert out.returncode == code, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+    lines = [line for line in (out.stderr or out.stdout).splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], out.stdout + out.stderr
+
+
+def test_base_ref_outside_a_repository_and_unknown_revisions(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.yaml").write_text(JOB)
+    outside = cronplane("plan", "m", "--base-ref", "HEAD", cwd=tmp_path)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=tmp_path, check=True)
+    unknown = cronplane("plan", "m", "--base-ref", "no-such-revision", cwd=tmp_path)
+    for out, text in ((outside, "not a git repository"), (unknown, "no-such-revision")):
+        assert out.returncode == 1 and "Traceback" not in out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and text in lines[0] and "['" not in lines[0], out.stderr
+
+
+def test_no_arguments_prints_the_help_and_version_prints_the_version() -> None:
+    bare = cronplane()
+    assert bare.returncode == 2 and "usage: cronplane" in bare.stderr and "plan" in bare.stderr
+    version = cronplane("--version")
+    assert version.returncode == 0 and version.stdout.startswith("cronplane ")
