@@ -56,11 +56,12 @@ def check_flags(args: argparse.Namespace) -> None:
         for flag, value in (("--branch", args.branch), ("--path", args.path), ("--checkout", args.checkout)):
             if value is not None:
                 raise UsageError(f"{flag} is for --git mode; --manifests reads the directory as it is")
-        root = Path(args.manifests)
-        if not root.exists():
-            raise PermanentError(f"--manifests {args.manifests}: no such file or directory")
-        if not (root.is_file() or root.is_dir()):
-            raise PermanentError(f"--manifests {args.manifests}: not a regular file or directory")
+        for given in args.manifests:
+            root = Path(given)
+            if not root.exists():
+                raise PermanentError(f"--manifests {given}: no such file or directory")
+            if not (root.is_file() or root.is_dir()):
+                raise PermanentError(f"--manifests {given}: not a regular file or directory")
 
 
 def run(args: argparse.Namespace) -> int:
