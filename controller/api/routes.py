@@ -8,6 +8,7 @@ created / 200 replaced, PATCH 200, DELETE 200, POST enable/disable/run 200.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -15,17 +16,15 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from controller.api import models
 from controller.api.auth import Principal
 from controller.api.service import ApiError, Service
-from controller.core.durations import parse_duration
+from controller.state.overrides import suspend_length
 
 ARM = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Scheduler"
-COLL = ARM + "/jobCollections/{jobCollectionName}"
+COLL = ARM + "/jobCollections/{t.collection}"
 JOB = COLL + "/jobs/{jobName}"
 RESOURCE = r"^[A-Za-z0-9._()-]{1,90}$"
 FILTER = re.compile(r"^\s*(state|status)\s+eq\s+'?([A-Za-z]+)'?\s*$", re.IGNORECASE)
 JOB_STATES = ("enabled", "disabled", "completed", "faulted")
 HISTORY_STATES = ("completed", "failed", "postponed", "missed", "skipped")
-SHORT_DURATION = re.compile(r"^(\d{1,6})([smhd])$")
-UNITS = {"s": "S", "m": "M", "h": "H", "d": "D"}
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": models.ErrorResponse, "description": text}
@@ -63,7 +62,44 @@ def admin(request: Request) -> Principal:
     return request.app.state.authenticate(request, write=True)
 
 
+@dataclass(frozen=True)
+class Target:
+    """The resource a request names: the ARM id prefix, the collection and (for jobs) the job."""
+
+    base: str
+    collection: str
+    job: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.collection}/{self.job}"
+
+
+def collection_target(
+    subscriptionId: Sub, resourceGroupName: Group, jobCollectionName: CollName, api_version: ApiVersion = None
+) -> Target:
+    return Target(base(subscriptionId, resourceGroupName), jobCollectionName)
+
+
+def job_target(coll: Annotated[Target, Depends(collection_target)], jobName: JobName) -> Target:
+    return Target(coll.base, coll.collection, jobName)
+
+
+@dataclass(frozen=True)
+class Paging:
+    top: int
+    skip: int
+    filter: str | None
+
+
+def paging(top: Top = 100, skip: Skip = 0, filter: Filter = None) -> Paging:
+    return Paging(top, skip, filter)
+
+
 Svc = Annotated[Service, Depends(service)]
+Pages = Annotated[Paging, Depends(paging)]
+InColl = Annotated[Target, Depends(collection_target)]
+InJob = Annotated[Target, Depends(job_target)]
 Reader = Annotated[Principal, Depends(reader)]
 Admin = Annotated[Principal, Depends(admin)]
 router = APIRouter(responses=ERRORS)
@@ -87,13 +123,10 @@ def parse_filter(text: str | None, field: str, allowed: tuple[str, ...]) -> str 
 
 
 def parse_length(text: str) -> Any:
-    """A suspend length: ISO 8601 (PT1H) or short text (90s, 30m, 1h, 2d)."""
-    m = SHORT_DURATION.match(text.strip().lower())
-    iso = f"P{m.group(1)}D" if m and m.group(2) == "d" else f"PT{m.group(1)}{UNITS[m.group(2)]}" if m else text
     try:
-        return parse_duration(iso)
-    except (ValueError, OverflowError) as e:
-        raise ApiError(400, "BadRequest", f"{text!r} is not a duration (use PT1H, 30m, 1h or 2d)") from e
+        return suspend_length(text)
+    except ValueError as e:
+        raise ApiError(400, "BadRequest", str(e)) from e
 
 
 def created(response: Response, result: tuple[dict[str, Any], bool]) -> dict[str, Any]:
@@ -103,266 +136,191 @@ def created(response: Response, result: tuple[dict[str, Any], bool]) -> dict[str
 
 # --- job collections -----------------------------------------------------------------------------
 @router.get("/subscriptions/{subscriptionId}/providers/Microsoft.Scheduler/jobCollections", tags=["jobCollections"])
-def list_collections_in_subscription(
-    subscriptionId: Sub, svc: Svc, _: Reader, api_version: ApiVersion = None
-) -> models.CollectionList:
+def list_collections_in_subscription(subscriptionId: Sub, svc: Svc, _: Reader) -> models.CollectionList:
     return models.CollectionList.model_validate(
         svc.list_collections(f"/subscriptions/{subscriptionId}/resourceGroups/-")
     )
 
 
 @router.get(ARM + "/jobCollections", tags=["jobCollections"])
-def list_collections(
-    subscriptionId: Sub, resourceGroupName: Group, svc: Svc, _: Reader, api_version: ApiVersion = None
-) -> models.CollectionList:
+def list_collections(subscriptionId: Sub, resourceGroupName: Group, svc: Svc, _: Reader) -> models.CollectionList:
     return models.CollectionList.model_validate(svc.list_collections(base(subscriptionId, resourceGroupName)))
 
 
 @router.get(COLL, tags=["jobCollections"])
 def get_collection(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
+    t: InColl,
     svc: Svc,
     _: Reader,
-    api_version: ApiVersion = None,
 ) -> models.CollectionResource:
-    return models.CollectionResource.model_validate(
-        svc.get_collection(base(subscriptionId, resourceGroupName), jobCollectionName)
-    )
+    return models.CollectionResource.model_validate(svc.get_collection(t.base, t.collection))
 
 
 @router.put(COLL, tags=["jobCollections"], status_code=200, responses={201: {"model": models.CollectionResource}})
 def put_collection(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
+    t: InColl,
     body: models.CollectionDefinition,
     response: Response,
     svc: Svc,
     _: Admin,
-    api_version: ApiVersion = None,
 ) -> models.CollectionResource:
-    result = svc.put_collection(
-        base(subscriptionId, resourceGroupName), jobCollectionName, body.model_dump(exclude_unset=True)
-    )
+    result = svc.put_collection(t.base, t.collection, body.model_dump(exclude_unset=True))
     return models.CollectionResource.model_validate(created(response, result))
 
 
 @router.patch(COLL, tags=["jobCollections"])
 def patch_collection(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
+    t: InColl,
     body: models.CollectionDefinition,
     svc: Svc,
     _: Admin,
-    api_version: ApiVersion = None,
 ) -> models.CollectionResource:
     return models.CollectionResource.model_validate(
-        svc.patch_collection(
-            base(subscriptionId, resourceGroupName), jobCollectionName, body.model_dump(exclude_unset=True)
-        )
+        svc.patch_collection(t.base, t.collection, body.model_dump(exclude_unset=True))
     )
 
 
 @router.delete(COLL, tags=["jobCollections"])
 def delete_collection(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
+    t: InColl,
     svc: Svc,
     _: Admin,
-    api_version: ApiVersion = None,
 ) -> None:
-    svc.delete_collection(jobCollectionName)
+    svc.delete_collection(t.collection)
 
 
 @router.post(COLL + "/enable", tags=["jobCollections"])
 def enable_collection(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
+    t: InColl,
     svc: Svc,
     _: Admin,
-    api_version: ApiVersion = None,
 ) -> None:
-    svc.set_collection_state(jobCollectionName, "enabled")
+    svc.set_collection_state(t.collection, "enabled")
 
 
 @router.post(COLL + "/disable", tags=["jobCollections"])
 def disable_collection(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
+    t: InColl,
     svc: Svc,
     _: Admin,
-    api_version: ApiVersion = None,
 ) -> None:
-    svc.set_collection_state(jobCollectionName, "disabled")
+    svc.set_collection_state(t.collection, "disabled")
 
 
 @router.post(COLL + "/suspend", tags=["overrides"])
 def suspend_collection(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
+    t: InColl,
     body: models.SuspendRequest,
     svc: Svc,
     who: Admin,
 ) -> models.Override:
     """cronplane extension: suspend every job of the collection for a while (expires by itself)."""
     length = parse_length(body.duration)
-    return models.Override.model_validate(svc.suspend("collection", jobCollectionName, length, body.reason, who.name))
+    return models.Override.model_validate(svc.suspend("collection", t.collection, length, body.reason, who.name))
 
 
 @router.post(COLL + "/resume", tags=["overrides"])
-def resume_collection(
-    subscriptionId: Sub, resourceGroupName: Group, jobCollectionName: CollName, svc: Svc, _: Admin
-) -> models.Override:
-    return models.Override.model_validate(svc.resume("collection", jobCollectionName))
+def resume_collection(t: InColl, svc: Svc, _: Admin) -> models.Override:
+    return models.Override.model_validate(svc.resume("collection", t.collection))
 
 
 # --- jobs ----------------------------------------------------------------------------------------
 @router.get(COLL + "/jobs", tags=["jobs"])
 def list_jobs(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
+    t: InColl,
     svc: Svc,
     _: Reader,
-    top: Top = 100,
-    skip: Skip = 0,
-    filter: Filter = None,
-    api_version: ApiVersion = None,
+    p: Pages,
 ) -> models.ResourceList:
-    state = parse_filter(filter, "state", JOB_STATES)
-    page = svc.list_jobs(base(subscriptionId, resourceGroupName), jobCollectionName, top, skip, state)
+    state = parse_filter(p.filter, "state", JOB_STATES)
+    page = svc.list_jobs(t.base, t.collection, p.top, p.skip, state)
     return models.ResourceList.model_validate(page)
 
 
 @router.get(JOB, tags=["jobs"])
 def get_job(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
-    jobName: JobName,
+    t: InJob,
     svc: Svc,
     _: Reader,
-    api_version: ApiVersion = None,
 ) -> models.Resource:
-    return models.Resource.model_validate(
-        svc.get_job(base(subscriptionId, resourceGroupName), jobCollectionName, jobName)
-    )
+    return models.Resource.model_validate(svc.get_job(t.base, t.collection, t.job))
 
 
 @router.put(JOB, tags=["jobs"], status_code=200, responses={201: {"model": models.Resource}})
 def put_job(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
-    jobName: JobName,
+    t: InJob,
     body: models.JobDefinition,
     response: Response,
     svc: Svc,
     _: Admin,
-    api_version: ApiVersion = None,
 ) -> models.Resource:
-    result = svc.put_job(
-        base(subscriptionId, resourceGroupName), jobCollectionName, jobName, body.model_dump(exclude_unset=True)
-    )
+    result = svc.put_job(t.base, t.collection, t.job, body.model_dump(exclude_unset=True))
     return models.Resource.model_validate(created(response, result))
 
 
 @router.patch(JOB, tags=["jobs"])
 def patch_job(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
-    jobName: JobName,
+    t: InJob,
     body: models.JobPatch,
     svc: Svc,
     _: Admin,
-    api_version: ApiVersion = None,
 ) -> models.Resource:
-    patched = svc.patch_job(
-        base(subscriptionId, resourceGroupName), jobCollectionName, jobName, body.model_dump(exclude_unset=True)
-    )
+    patched = svc.patch_job(t.base, t.collection, t.job, body.model_dump(exclude_unset=True))
     return models.Resource.model_validate(patched)
 
 
 @router.delete(JOB, tags=["jobs"])
 def delete_job(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
-    jobName: JobName,
+    t: InJob,
     svc: Svc,
     _: Admin,
-    api_version: ApiVersion = None,
 ) -> None:
-    svc.delete_job(jobCollectionName, jobName)
+    svc.delete_job(t.collection, t.job)
 
 
 @router.post(JOB + "/run", tags=["jobs"])
 def run_job(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
-    jobName: JobName,
+    t: InJob,
     svc: Svc,
     who: Admin,
     body: models.RunRequest | None = None,
-    api_version: ApiVersion = None,
 ) -> models.RunAccepted:
     """Run now: one extra invocation through the normal path; the schedule and count do not move."""
     reason = (body.reason if body else "") or "run now through the API"
-    return models.RunAccepted.model_validate(svc.run_job(jobCollectionName, jobName, reason, who.name))
+    return models.RunAccepted.model_validate(svc.run_job(t.collection, t.job, reason, who.name))
 
 
 @router.post(JOB + "/suspend", tags=["overrides"])
 def suspend_job(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
-    jobName: JobName,
+    t: InJob,
     body: models.SuspendRequest,
     svc: Svc,
     who: Admin,
 ) -> models.Override:
     """cronplane extension: suspend a job for a while; due occurrences are recorded as skipped."""
     length = parse_length(body.duration)
-    key = f"{jobCollectionName}/{jobName}"
+    key = t.key
     return models.Override.model_validate(svc.suspend("job", key, length, body.reason, who.name))
 
 
 @router.post(JOB + "/resume", tags=["overrides"])
 def resume_job(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
-    jobName: JobName,
+    t: InJob,
     svc: Svc,
     _: Admin,
 ) -> models.Override:
-    return models.Override.model_validate(svc.resume("job", f"{jobCollectionName}/{jobName}"))
+    return models.Override.model_validate(svc.resume("job", t.key))
 
 
 @router.get(JOB + "/history", tags=["jobs"])
 def job_history(
-    subscriptionId: Sub,
-    resourceGroupName: Group,
-    jobCollectionName: CollName,
-    jobName: JobName,
+    t: InJob,
     svc: Svc,
     _: Reader,
-    top: Top = 100,
-    skip: Skip = 0,
-    filter: Filter = None,
-    api_version: ApiVersion = None,
+    p: Pages,
 ) -> models.ResourceList:
-    status = parse_filter(filter, "status", HISTORY_STATES)
-    page = svc.history(base(subscriptionId, resourceGroupName), jobCollectionName, jobName, top, skip, status)
+    status = parse_filter(p.filter, "status", HISTORY_STATES)
+    page = svc.history(t.base, t.collection, t.job, p.top, p.skip, status)
     return models.ResourceList.model_validate(page)
 
 

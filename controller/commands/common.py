@@ -18,12 +18,12 @@ from typing import Any
 import yaml
 
 from controller.api.reads import Reads
-from controller.core.durations import parse_duration
 from controller.core.model import JobKey
 from controller.errors import PermanentError, UsageError
 from controller.runtime import connect
 from controller.settings import ControllerSettings
 from controller.sources.directory import manifest_files
+from controller.state.overrides import suspend_length
 
 
 def redis_url_arg(parser: Any) -> None:
@@ -48,7 +48,6 @@ def require_manifests(path: str) -> None:
 
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-SHORT = re.compile(r"^(\d{1,6})([smhd])$")
 
 
 def add_output(p: Any) -> None:
@@ -98,13 +97,10 @@ def who() -> str:
 
 
 def duration(text: str) -> timedelta:
-    """ISO 8601 (``PT1H``) or short text (``90s``, ``30m``, ``1h``, ``2d``)."""
-    m = SHORT.match(text.strip().lower())
-    iso = (f"P{m[1]}D" if m[2] == "d" else f"PT{m[1]}{m[2].upper()}") if m else text
     try:
-        return parse_duration(iso)
-    except (ValueError, OverflowError):
-        raise UsageError(f"--for: {text!r} is not a duration (use PT1H, 30m, 1h or 2d)") from None
+        return suspend_length(text)
+    except ValueError as e:
+        raise UsageError(f"--for: {e}") from None
 
 
 def emit(data: Any, output: str) -> bool:

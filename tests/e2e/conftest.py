@@ -4,7 +4,6 @@ target. Jobs are created through the API, as an operator would."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.peers.rq_worker import running_worker
+from tests.peers.rq_worker import running_worker, wait_until
 from tests.peers.serve import ARM, Server, controlling, serving
 
 COLLECTION = """apiVersion: cronplane/v1
@@ -59,14 +58,8 @@ class System:
         return self.api.get(f"{self.job_url(name)}/history", params=params).json()["value"]
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 60.0, every: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
+def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
+    return wait_until(condition, timeout, every=0.25)
 
 
 @pytest.fixture
