@@ -19,7 +19,7 @@ from controller.api.service import ApiError, Service
 from controller.state.overrides import suspend_length
 
 ARM = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Scheduler"
-COLL = ARM + "/jobCollections/{t.collection}"
+COLL = ARM + "/jobCollections/{jobCollectionName}"
 JOB = COLL + "/jobs/{jobName}"
 RESOURCE = r"^[A-Za-z0-9._()-]{1,90}$"
 FILTER = re.compile(r"^\s*(state|status)\s+eq\s+'?([A-Za-z]+)'?\s*$", re.IGNORECASE)
