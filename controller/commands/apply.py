@@ -53,6 +53,6 @@ def run(args: argparse.Namespace) -> int:
         return exit_code(plan, detailed=False)
     report = sync.run_pass(now, options)
     print(RENDERERS[args.output](report.plan))
-    if args.output == "text":
+    if args.output in ("text", "wide"):
         print(outcome(report.plan, len(report.written)))
     return exit_code(report.plan, detailed=False)

@@ -34,13 +34,12 @@ def run(args: argparse.Namespace) -> int:
 def start_probes(args: argparse.Namespace) -> None:
     """The worker's /metrics (the shared records in Redis, and the due → started lateness the
     work horses keep there), /healthz and /readyz (Redis reachable)."""
-    import redis
-
     from controller.observability import Probes, register_redis, serve_probes
     from controller.state.keys import ControllerKeys
+    from worker.redis_url import redis_from_url
     from worker.settings import WorkerSettings
 
     settings = WorkerSettings.from_env(redis_url=args.redis_url)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_from_url(settings.redis_url)
     register_redis(client, ControllerKeys(settings.keys.prefix), (args.queues or [DEFAULT_QUEUE])[0])
     serve_probes(args.metrics_host, args.metrics_port, Probes({"redis": client.ping}))

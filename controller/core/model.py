@@ -52,7 +52,9 @@ class CollectionState(StrEnum):
     SUSPENDED = "suspended"
 
 
-class Plan(StrEnum):
+class PricingTier(StrEnum):
+    """A collection's pricing tier (Azure's `sku.name`, the manifest's `plan`): its default quotas."""
+
     FREE = "free"
     STANDARD = "standard"
     PREMIUM = "premium"
@@ -265,18 +267,18 @@ class Quota:
 class Collection:
     name: str
     state: CollectionState
-    plan: Plan
+    plan: PricingTier
     quota: Quota
     raw: Mapping[str, Any]
     source: SourceRef | None = None
 
 
-PLAN_DEFAULTS: dict[Plan, tuple[int, timedelta]] = {
-    Plan.FREE: (5, timedelta(hours=1)),
-    Plan.STANDARD: (50, timedelta(minutes=1)),
-    Plan.PREMIUM: (50, timedelta(minutes=1)),
-    Plan.P10PREMIUM: (50, timedelta(minutes=1)),
-    Plan.P20PREMIUM: (1000, timedelta(minutes=1)),
+PLAN_DEFAULTS: dict[PricingTier, tuple[int, timedelta]] = {
+    PricingTier.FREE: (5, timedelta(hours=1)),
+    PricingTier.STANDARD: (50, timedelta(minutes=1)),
+    PricingTier.PREMIUM: (50, timedelta(minutes=1)),
+    PricingTier.P10PREMIUM: (50, timedelta(minutes=1)),
+    PricingTier.P20PREMIUM: (1000, timedelta(minutes=1)),
 }
 PERIOD_UNITS = {
     "second": timedelta(seconds=1),  # quota only (a cronplane extension for tests and demos)
@@ -291,7 +293,7 @@ DEFAULT_MIN_RETRY_INTERVAL = timedelta(seconds=15)
 
 def collection_from_dict(name: str, spec: Mapping[str, Any], source: SourceRef | None = None) -> Collection:
     """Build a Collection; quota fields default from the plan (Azure's plan table)."""
-    plan = Plan(spec.get("plan", "standard"))
+    plan = PricingTier(spec.get("plan", "standard"))
     max_jobs, max_rec = PLAN_DEFAULTS[plan]
     q = spec.get("quota") or {}
     rec = q.get("maxRecurrence")

@@ -28,7 +28,16 @@ from datetime import datetime, timedelta
 
 from controller.core import limits, rules
 from controller.core.manifest import Problem, field_name, parse_manifest
-from controller.core.model import DEFAULT_COLLECTION, PERIOD_UNITS, Collection, Job, JobKey, Plan, SourceRef, Timing
+from controller.core.model import (
+    DEFAULT_COLLECTION,
+    PERIOD_UNITS,
+    Collection,
+    Job,
+    JobKey,
+    PricingTier,
+    SourceRef,
+    Timing,
+)
 from controller.core.model import default_collection as _default_collection
 from controller.core.normalize import Path
 from controller.core.recurrence import Schedule
@@ -43,6 +52,7 @@ class LoadResult:
     collections: list[Collection] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # never change an exit code or a plan
 
     def invalid_jobs(self) -> set[JobKey]:
         return {p.job for p in self.problems if p.job is not None}
@@ -71,6 +81,7 @@ def load_documents(files: Mapping[str, bytes], now: datetime) -> LoadResult:
         collections=[c for c in collections if c.name not in bad_colls],
         problems=problems,
         files=sorted(files),
+        warnings=[w for p in parsed for w in p.warnings if w.job not in bad_jobs],
     )
 
 
@@ -162,7 +173,7 @@ def _job_quota(job: Job, coll: Collection, position: int, now: datetime, at: Loc
     if q.max_job_occurrence is not None and rec is not None and rec.count and rec.count > q.max_job_occurrence:
         message = f"{rec.count} is above collection {coll.name}'s quota.maxJobOccurrence of {q.max_job_occurrence}"
         out.append(_problem(job, at, ("spec", "recurrence", "count"), message, rejected=True))
-    if coll.plan is Plan.FREE:
+    if coll.plan is PricingTier.FREE:
         for path in _http_auth_paths(job):
             message = "the free plan does not allow HTTP authentication"
             out.append(_problem(job, at, path, message, rejected=True))

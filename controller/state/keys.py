@@ -1,27 +1,24 @@
-"""Every Redis key the controller uses, and the fields it keeps in them, in one place.
+"""Every Redis key the controller uses, in one place; the records' fields are in ``worker.records``.
 
-Keys shared with workers (status, history, running markers) come from ``worker.contract.Keys``;
-this class adds the controller's own. ``prefix`` isolates installations (and tests).
+Keys shared with workers (job, cursor, status, collection, history, running markers) come from
+``worker.contract.Keys``; this class adds the controller's own. ``prefix`` isolates
+installations (and tests).
 
 Layout (``{job}`` is ``<collection>/<name>``):
 
     {p}:jobs                 SET   every job in the desired state
-    {p}:job:{job}            HASH  desired state, written by the sync loop only:
-                                   spec (canonical JSON), specHash, timingHash, generation,
-                                   createdAt (epoch s: the schedule's creation instant for this
-                                   timing generation), active ("1" = dispatchable: job enabled,
-                                   collection enabled), collection, source ("path:line"), gitSha,
-                                   labels (JSON), stalled (reason, when the manifest is invalid)
+    {p}:job:{job}            HASH  JobRecord: the desired state (sync writes it)
+    {p}:sched:{job}          HASH  CursorRecord: the dispatch cursor (sync resets, dispatch advances)
+    {p}:status:{job}         HASH  three writer sides with disjoint fields (``worker.records``);
+                                   the condition is derived when read (``JobStatus``)
     {p}:collections          SET   collection names
-    {p}:collection:{name}    HASH  spec (JSON), specHash, state, source, gitSha
-    {p}:sched:{job}          HASH  dispatch cursor: nextAt (epoch s), number (occurrence number of
-                                   nextAt), generation (the job generation it was computed for)
+    {p}:collection:{name}    HASH  CollectionRecord
     {p}:due                  ZSET  job -> nextAt: the due index the dispatch loop sleeps on
     {p}:fired:{invocation}   STRING marker "an occurrence was enqueued", with a TTL longer than
                                    any replay window (lease + starting deadline + catch-up)
     {p}:lease                STRING dispatch lease: owner id, PX expiry
     {p}:poke                 LIST  wake-ups for the dispatch loop (BLPOP)
-    {p}:sync                 HASH  last sync pass: at, revision, result, pruneBlocked reason
+    {p}:sync                 HASH  SyncRecord: the last sync pass (result, problems, prune decision)
     {p}:prune-allowed        STRING set by an operator to allow one over-cap prune
     {p}:run-now              HASH  pending run-now requests: request id -> JSON {job, reason, by, at};
                                    the dispatch loop enqueues each once, then removes it
@@ -29,9 +26,6 @@ Layout (``{job}`` is ``<collection>/<name>``):
                                    TTL, so it expires by itself (controller.state.overrides)
     {p}:suspend-collection:{name}  the same for a whole collection
 
-Status fields the controller writes into ``worker.contract.Keys.status(job)``: condition
-(Ready|Stalled|Disabled|Completed|Faulted), reason, nextRuns (JSON list of ISO instants),
-nextExecutionTime, lastScheduleTime, missedCount, skippedCount, observedGeneration, source, gitSha.
 """
 
 from __future__ import annotations
@@ -48,9 +42,6 @@ class ControllerKeys(Keys):
 
     def collections(self) -> str:
         return f"{self.prefix}:collections"
-
-    def sched(self, job: str) -> str:
-        return self.cursor(job)
 
     def due(self) -> str:
         return f"{self.prefix}:due"
@@ -79,11 +70,3 @@ class ControllerKeys(Keys):
 
     def suspend_collection(self, name: str) -> str:
         return f"{self.prefix}:suspend-collection:{name}"
-
-
-# Conditions (Flux/Kubernetes style), written to the status hash.
-READY = "Ready"
-STALLED = "Stalled"
-DISABLED = "Disabled"
-COMPLETED = "Completed"
-FAULTED = "Faulted"

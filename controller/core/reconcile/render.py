@@ -42,7 +42,7 @@ def headline(plan: Plan) -> str:
     repairs = len(status_repairs(plan))
     if repairs:
         parts.append(f"{repairs} status update{'s' if repairs > 1 else ''}")
-    colls = [c for c in plan.collections if c.action is not Action.UNCHANGED]
+    colls = [c for c in plan.collections if c.writes]
     if colls:
         parts.append(f"{len(colls)} collection change{'s' if len(colls) > 1 else ''}")
     if plan.problems:
@@ -89,7 +89,8 @@ def _collection_line(c: CollectionRow) -> str:
     return f"{SYMBOL[c.action]} collection {c.name}: {c.action.value}{fields}"
 
 
-def as_text(plan: Plan, verbose: bool = True) -> str:
+def as_text(plan: Plan, verbose: bool = False) -> str:
+    """Rows with something to say; ``verbose`` lists unchanged jobs too."""
     out = []
     for c in plan.collections:
         if c.action is not Action.UNCHANGED:
@@ -221,4 +222,9 @@ def as_json(plan: Plan) -> str:
     return json.dumps(plan_dict(plan), indent=2)
 
 
-RENDERERS: dict[str, Callable[[Plan], str]] = {"text": as_text, "markdown": as_markdown, "json": as_json}
+RENDERERS: dict[str, Callable[[Plan], str]] = {
+    "text": as_text,
+    "wide": lambda plan: as_text(plan, verbose=True),  # text, unchanged jobs included
+    "markdown": as_markdown,
+    "json": as_json,
+}
