@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from controller.api import models
 from controller.api.auth import Principal
 from controller.api.service import ApiError, Service
-from controller.state.overrides import suspend_length
+from controller.core.durations import suspend_length
 
 ARM = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Scheduler"
 COLL = ARM + "/jobCollections/{jobCollectionName}"

@@ -18,12 +18,12 @@ from typing import Any
 import yaml
 
 from controller.api.reads import Reads
+from controller.core.durations import suspend_length
 from controller.core.model import JobKey
 from controller.errors import PermanentError, UsageError
 from controller.runtime import connect
 from controller.settings import ControllerSettings
 from controller.sources.directory import manifest_files
-from controller.state.overrides import suspend_length
 
 
 def redis_url_arg(parser: Any) -> None:

@@ -17,7 +17,6 @@ lasts. Key names are in ``controller.state.keys``.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -26,22 +25,10 @@ from typing import Any
 
 import redis
 
-from controller.core.durations import parse_duration
 from controller.state.keys import ControllerKeys
 
 MAX_SUSPEND = timedelta(days=90)
 MAX_PENDING_RUNS = 1000  # run-now requests the dispatcher takes per pass
-SHORT_LENGTH = re.compile(r"^(\d{1,6})([smhd])$")
-
-
-def suspend_length(text: str) -> timedelta:
-    """A suspend's length: ISO 8601 (``PT1H``) or short text (``90s``, ``30m``, ``1h``, ``2d``)."""
-    m = SHORT_LENGTH.match(text.strip().lower())
-    iso = (f"P{m[1]}D" if m[2] == "d" else f"PT{m[1]}{m[2].upper()}") if m else text
-    try:
-        return parse_duration(iso)
-    except (ValueError, OverflowError):
-        raise ValueError(f"{text!r} is not a duration (use PT1H, 30m, 1h or 2d)") from None
 
 
 @dataclass(frozen=True)
