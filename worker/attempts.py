@@ -40,6 +40,7 @@ class Record:
     entry: HistoryEntry
     counters: Mapping[str, int] = field(default_factory=dict)
     status: Mapping[str, str] = field(default_factory=dict)  # incl. the faulted marker (worker.records)
+    lateness: float | None = None  # due → started of a first attempt, for the metrics histogram
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def _record(inv: Invocation, outcome: Outcome, started: float, ended: float, fau
         message=outcome.message,
         git_sha=inv.git_sha,
         generation=inv.generation,
+        trigger=inv.trigger,
     )
     counters, status = worker_status_fields(
         main=main,
@@ -143,5 +145,7 @@ def _record(inv: Invocation, outcome: Outcome, started: float, ended: float, fau
         final=inv.final,
         generation=inv.generation,
         reason=FAULTED_REASON.format(inv.id),
+        retry=inv.attempt > 0,
     )
-    return Record(entry, counters, status)
+    lateness = started - inv.expected if main and not inv.attempt else None  # due → started (metrics)
+    return Record(entry, counters, status, lateness)

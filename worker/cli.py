@@ -36,6 +36,7 @@ CAMEL = {
     "message": "message",
     "git_sha": "gitSha",
     "generation": "generation",
+    "trigger": "trigger",
 }
 
 

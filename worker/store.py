@@ -20,7 +20,7 @@ from rq.job import Job, JobStatus
 
 from worker.attempts import Record, Retry
 from worker.batch import Batcher
-from worker.contract import TASK, HistoryEntry, Invocation, Keys, add_history
+from worker.contract import TASK, HistoryEntry, Invocation, Keys, add_history, observe_lateness
 from worker.records import JobRecord
 from worker.rq_batch import JOB_PREFIX, retries_key
 from worker.settings import WorkerSettings
@@ -48,6 +48,8 @@ class WorkerStore:
                 pipe.hincrby(keys.status(entry.job), name, amount)
             if status:
                 pipe.hset(keys.status(entry.job), mapping=status)
+            if rec.lateness is not None:
+                observe_lateness(pipe, keys, rec.lateness)
 
         return self.batch.submit(commands)
 
