@@ -57,7 +57,7 @@ class Controller:
     def __post_init__(self) -> None:
         self.owner = self.owner or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         queue = Queue(self.settings.queue, connection=self.client)
-        self.sync = SyncLoop(self.source, DesiredStore(self.client, self.settings.keys), self.settings)
+        self.sync = SyncLoop(self.source, DesiredStore(self.client, self.settings.keys, remember=True), self.settings)
         self.lease = Lease(self.client, self.settings.keys.lease(), self.owner, self.settings.lease_ttl)
         store = ScheduleStore(self.client, self.settings.keys, queue, self.settings.fired_ttl, self.settings.bounds)
         self.dispatcher = Dispatcher(store, self.settings, self.lease)

@@ -20,6 +20,9 @@ Layout (``{job}`` is ``<collection>/<name>``):
     {p}:poke                 LIST  wake-ups for the dispatch loop (BLPOP)
     {p}:sync                 HASH  SyncRecord: the last sync pass (result, problems, prune decision)
     {p}:prune-allowed        STRING set by an operator to allow one over-cap prune
+    {p}:desired-rev          STRING change-log revision: +1 per apply batch
+    {p}:desired-log          STREAM capped change log: per apply batch, its revision and the job
+                                   and collection names it wrote (observing re-reads only those)
 """
 
 from __future__ import annotations
@@ -54,3 +57,9 @@ class ControllerKeys(Keys):
 
     def prune_allowed(self) -> str:
         return f"{self.prefix}:prune-allowed"
+
+    def desired_rev(self) -> str:
+        return f"{self.prefix}:desired-rev"
+
+    def desired_log(self) -> str:
+        return f"{self.prefix}:desired-log"
