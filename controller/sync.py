@@ -78,6 +78,7 @@ class SyncLoop:
         self.source, self.store, self.settings = source, store, settings
         self._reported: set[str] = set()
         self.loader, self.memo = Loader(), RowMemo()
+        self.after_pass: Callable[[], None] = lambda: None
 
     def options(self, *, prune: bool = True, allow_mass_delete: bool = False) -> PlanOptions:
         return PlanOptions(
@@ -122,6 +123,7 @@ class SyncLoop:
                 self.report(self.run_pass(clock()))
             except Exception:  # a pass must never kill the loop; the next one retries
                 log.exception("sync pass failed")
+            self.after_pass()
             poke.wait(self.settings.resync_interval)
             if poke.is_set():
                 time.sleep(self.settings.debounce)  # let a burst of events (atomic renames) settle

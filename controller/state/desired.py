@@ -24,12 +24,12 @@ from typing import Any
 import redis
 
 from controller.core.reconcile.plan import Action, CollectionRow, JobRow, Observed, ObservedJob, Plan
+from controller.state import changelog
 from controller.state.keys import ControllerKeys
 from controller.state.sync_record import SyncRecord
-from worker.records import C_NEXT_AT, SYNC_FIELDS, CollectionRecord, JobRecord, SyncStatus, decode_hash
+from worker.records import C_NEXT_AT, SYNC_FIELDS, CollectionRecord, JobRecord, SyncStatus
 
 BATCH = 500  # job writes per MULTI round trip
-LOG_ENTRIES = 256  # change-log entries kept (one per apply batch); older ones mean a full read
 
 
 @dataclass
@@ -53,45 +53,25 @@ class DesiredStore:
         allowance = bool(self.r.exists(self.keys.prune_allowed()))
         seen = self._refresh() if self.remember else None
         if seen is None:
-            rev, last_id = self._log_head()
+            rev, last_id = changelog.head(self.r, self.keys)
             seen = _Seen(rev, last_id, self._jobs(), self._collections())
             self.full_reads += 1
             if self.remember:
                 self._seen = seen
         return Observed(dict(seen.jobs), dict(seen.collections), allowance)
 
-    def _log_head(self) -> tuple[int, str]:
-        with self.r.pipeline(transaction=True) as pipe:
-            pipe.get(self.keys.desired_rev())
-            pipe.xrevrange(self.keys.desired_log(), count=1)
-            rev, last = pipe.execute()
-        return int(rev or 0), _s(last[0][0]) if last else "0-0"
-
     def _refresh(self) -> _Seen | None:
         """The remembered observation brought up to date from the change log, or None."""
         seen = self._seen
         if seen is None:
             return None
-        rev = int(self.r.get(self.keys.desired_rev()) or 0)
-        if rev == seen.rev:
-            return seen
-        if rev < seen.rev:
+        changed = changelog.changes_since(self.r, self.keys, seen.rev, seen.last_id)
+        if changed is None:
             return None
-        entries: Any = self.r.xrange(self.keys.desired_log(), min=f"({seen.last_id}", max="+")
-        names: set[str] = set()
-        expect = seen.rev + 1
-        for entry_id, entry in entries:
-            fields = decode_hash(entry)
-            if int(fields.get(LOG_REV, -1)) != expect:
-                return None  # trimmed, or written by something else: read everything again
-            names.update(n for n in fields.get(LOG_NAMES, "").split("\n") if n)
-            expect += 1
-            seen.last_id = _s(entry_id)
-        if expect == seen.rev + 1:
-            return None
-        seen.rev = expect - 1
-        self._reload(seen, sorted(names))
-        self.partial_reads += 1
+        if changed.rev != seen.rev:
+            seen.rev, seen.last_id = changed.rev, changed.last_id
+            self._reload(seen, sorted(changed.names))
+            self.partial_reads += 1
         return seen
 
     def _reload(self, seen: _Seen, names: list[str]) -> None:
@@ -166,16 +146,7 @@ class DesiredStore:
     def _end_batch(self, pipe: Any, names: list[str]) -> None:
         """The batch's change-log entry and a poke, in the batch's MULTI; then EXEC."""
         if names:
-            pipe.eval(
-                _LOG,
-                2,
-                self.keys.desired_rev(),
-                self.keys.desired_log(),
-                LOG_ENTRIES,
-                LOG_REV,
-                LOG_NAMES,
-                "\n".join(names),
-            )
+            changelog.append(pipe, self.keys, names)
             self._poke(pipe)
         pipe.execute()
 
@@ -240,12 +211,3 @@ local at = redis.call('hget', KEYS[1], ARGV[2])
 if at and at ~= '' then redis.call('zadd', KEYS[2], at, ARGV[1]) else redis.call('zrem', KEYS[2], ARGV[1]) end
 return at
 """
-
-# One change-log entry per apply batch: bump the revision and append it with the names written
-# (ARGV: the stream's cap, the field names, the names joined by newlines).
-_LOG = """
-local rev = redis.call('incr', KEYS[1])
-redis.call('xadd', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', ARGV[2], rev, ARGV[3], ARGV[4])
-return rev
-"""
-LOG_REV, LOG_NAMES = "rev", "names"
