@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("benchmarks.controller_bench", "benchmarks.worker_bench")
+BENCHMARKS = ("benchmarks.controller_bench", "benchmarks.worker_bench", "benchmarks.engine_bench")
 
 
 def main() -> int:

@@ -36,6 +36,7 @@ from controller.sources.base import Source
 from controller.state.desired import DesiredStore
 from controller.state.schedule import Fence, ScheduleStore
 from controller.sync import SyncLoop
+from worker.redis_url import RedisUrlError, redis_from_url
 
 log = logging.getLogger("cronplane.controller")
 
@@ -43,11 +44,9 @@ log = logging.getLogger("cronplane.controller")
 def connect(settings: ControllerSettings) -> redis.Redis:
     """A checked connection: a malformed URL is a usage error, an unreachable server a temporary one."""
     try:
-        client = redis.Redis.from_url(
-            settings.redis_url, socket_timeout=settings.max_sleep + 10, health_check_interval=30
-        )
-    except ValueError as e:
-        raise UsageError(f"--redis-url: {settings.redis_url!r} is not a Redis URL ({e})") from None
+        client = redis_from_url(settings.redis_url, socket_timeout=settings.max_sleep + 10, health_check_interval=30)
+    except RedisUrlError as e:
+        raise UsageError(f"--redis-url: {e}") from None
     try:
         client.ping()
     except redis.RedisError as e:

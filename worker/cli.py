@@ -15,6 +15,7 @@ import redis
 from rq import Worker
 
 from worker.contract import DEFAULT_QUEUE
+from worker.redis_url import RedisUrlError, redis_from_url
 from worker.settings import WorkerSettings
 from worker.store import history_page
 
@@ -44,9 +45,9 @@ class CliError(Exception):
 
 def connect(url: str) -> redis.Redis:
     try:
-        client = redis.Redis.from_url(url)
-    except ValueError as e:
-        raise CliError(f"--redis-url: {url!r} is not a Redis URL ({e})", 2) from None
+        client = redis_from_url(url)
+    except RedisUrlError as e:
+        raise CliError(f"--redis-url: {e}", 2) from None
     try:
         client.ping()
     except redis.RedisError as e:

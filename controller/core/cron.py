@@ -1,18 +1,29 @@
-"""Five-field cron text → a dateutil rule set (one engine evaluates cron, rrule and Azure). Pure.
+"""Five-field cron text, parsed and evaluated by cronsim on the job's wall clock. Pure.
 
-Dialect (Vixie cron, as Kubernetes and Cloud Scheduler accept it): ``minute hour day-of-month
-month day-of-week``; ``*``, lists ``a,b``, ranges ``a-b``, steps ``*/n`` and ``a-b/n``, month
-names JAN–DEC, weekday names SUN–SAT, 0 and 7 both Sunday, and the macros @yearly @annually
-@monthly @weekly @daily @midnight @hourly. When both day-of-month and day-of-week are restricted
-a day matching *either* fires (the classic cron rule). Seconds are always 0.
+Dialect: cronsim's, which follows Debian's Vixie cron: ``minute hour day-of-month month
+day-of-week``; ``*``, lists ``a,b``, ranges ``a-b``, steps ``*/n``, ``a/n`` and ``a-b/n``,
+month names JAN–DEC, weekday names SUN–SAT, 0 and 7 both Sunday, plus cronsim's ``L``
+(last day of the month), ``LW``, ``5L`` (last Friday) and ``MON#2`` (second Monday). cronplane
+adds the macros @yearly @annually @monthly @weekly @daily @midnight @hourly and ``?`` as a
+synonym of ``*`` (robfig/cron and Quartz spell it that way).
+
+Day rule (Vixie): when the day-of-month or the day-of-week field *starts with* ``*``, a day
+must match both; otherwise a day matching either fires. So ``0 0 */2 * MON`` runs on Mondays
+that are odd days, and ``0 0 13 * FRI`` on every 13th and every Friday.
+
+cronsim sees naive wall times only: the DST policy is the engine's (``zonetime``), not Debian
+cron's. Seconds are always 0; a sixth (seconds) field is refused.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from dateutil import rrule as du
+from cronsim import CronSim, CronSimError
+from cronsim.cronsim import Field
 
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -23,15 +34,15 @@ MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 FIELDS = (
-    ("minute", 0, 59, None),
-    ("hour", 0, 23, None),
-    ("day-of-month", 1, 31, None),
-    ("month", 1, 12, MONTHS),
-    ("day-of-week", 0, 7, DAYS),
+    ("minute", Field.MINUTE, "0-59", ""),
+    ("hour", Field.HOUR, "0-23", ""),
+    ("day-of-month", Field.DAY, "1-31", ", L, LW"),
+    ("month", Field.MONTH, "1-12", " or JAN-DEC"),
+    ("day-of-week", Field.DOW, "0-7", " or SUN-SAT, 5L, MON#2"),
 )
+NUMBERS = re.compile(r"^\d+(-\d+)?(/\d+)?$")
+REFERENCE = datetime(2000, 1, 1)
 
 
 class CronError(ValueError):
@@ -40,68 +51,42 @@ class CronError(ValueError):
 
 @dataclass(frozen=True)
 class CronSpec:
-    minutes: tuple[int, ...]
-    hours: tuple[int, ...]
-    month_days: tuple[int, ...] | None  # None = unrestricted ('*')
-    months: tuple[int, ...]
-    week_days: tuple[int, ...] | None  # dateutil weekdays, 0 = Monday; None = unrestricted
+    expression: str  # five fields, as cronsim reads them
+
+    def walls_from(self, wall: datetime) -> Iterator[datetime]:
+        """The rule's wall times at or after ``wall`` (naive local time), for up to 50 years."""
+        it = CronSim(self.expression, wall.replace(microsecond=0) - timedelta(seconds=1))
+        while True:
+            try:
+                yield next(it)
+            except (StopIteration, OverflowError):  # cronsim gives up after 50 years without a match
+                return
+
+
+def _field_message(name: str, item: str, numbers: str, names: str) -> str:
+    if item.endswith("/0"):
+        return f"cron {name}: step must be at least 1 in {item!r}"
+    if NUMBERS.match(item):
+        return f"cron {name}: {item!r} is outside {numbers}" + (" or runs backwards" if "-" in item else "")
+    return f"cron {name}: {item!r} is not valid (allowed: {numbers}{names}, *, lists, ranges, steps)"
 
 
 def parse_cron(text: str) -> CronSpec:
-    expr = MACROS.get(text.strip().lower(), text)
-    parts = expr.split()
+    expr = MACROS.get(text.strip().lower(), text.strip())
+    parts = [p.replace("?", "*") for p in expr.upper().split()]
     if len(parts) != 5:
         raise CronError(f"cron needs 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}")
-    values = [_parse_field(p, *f) for p, f in zip(parts, FIELDS, strict=True)]
-    dow = None if parts[4] in ("*", "?") else tuple(sorted({(d - 1) % 7 for d in values[4]}))
-    dom = None if parts[2] in ("*", "?") else values[2]
-    return CronSpec(values[0], values[1], dom, values[3], dow)
-
-
-def _parse_field(text: str, name: str, lo: int, hi: int, names: list[str] | None) -> tuple[int, ...]:
-    out: set[int] = set()
-    for item in text.split(","):
-        body, _, step_text = item.partition("/")
-        step = _number(step_text, name, names, 1) if step_text else 1
-        if step < 1:
-            raise CronError(f"cron {name}: step must be at least 1 in {item!r}")
-        if body in ("*", "?"):
-            start, end = lo, hi
-        elif "-" in body:
-            a, b = body.split("-", 1)
-            start, end = _number(a, name, names, lo), _number(b, name, names, lo)
-        else:
-            start = _number(body, name, names, lo)
-            end = hi if step_text else start
-        if not (lo <= start <= hi and lo <= end <= hi) or start > end:
-            raise CronError(f"cron {name}: {item!r} is outside {lo}-{hi}")
-        out.update(range(start, end + 1, step))
-    return tuple(sorted(out))
-
-
-def _number(text: str, name: str, names: list[str] | None, base: int) -> int:
-    t = text.strip().lower()
-    if names and t in names:
-        return names.index(t) + (1 if name == "month" else 0)
-    if not t.isdigit():
-        raise CronError(f"cron {name}: {text!r} is not a number{' or name' if names else ''}")
-    return int(t)
-
-
-def cron_rule(spec: CronSpec, dtstart: datetime) -> du.rruleset:
-    """The wall-clock rule set for ``spec``, iterating from ``dtstart`` (naive local time)."""
-    common = dict(
-        dtstart=dtstart.replace(second=0, microsecond=0),
-        byhour=spec.hours,
-        byminute=spec.minutes,
-        bysecond=0,
-        bymonth=spec.months,
-        cache=False,
-    )
-    rules = du.rruleset()
-    if spec.month_days is not None and spec.week_days is not None:
-        rules.rrule(du.rrule(du.DAILY, bymonthday=spec.month_days, **common))
-        rules.rrule(du.rrule(du.DAILY, byweekday=spec.week_days, **common))
-    else:
-        rules.rrule(du.rrule(du.DAILY, bymonthday=spec.month_days, byweekday=spec.week_days, **common))
-    return rules
+    for part, (name, field, numbers, names) in zip(parts, FIELDS, strict=True):
+        for item in part.split(","):
+            try:
+                field.parse(item)
+            except (CronSimError, ValueError, IndexError, AssertionError) as e:
+                raise CronError(_field_message(name, item, numbers, names)) from e
+    spec = CronSpec(" ".join(parts))
+    try:
+        CronSim(spec.expression, REFERENCE)
+    except CronSimError as e:  # every field parses alone: the day-of-month never occurs in those months
+        raise CronError(f"cron day-of-month: {parts[2]!r} never occurs in month {parts[3]!r}, so it never runs") from e
+    if next(spec.walls_from(REFERENCE), None) is None:
+        raise CronError("cron: the expression never runs (no matching day in 50 years)")
+    return spec

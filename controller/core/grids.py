@@ -9,7 +9,10 @@ found arithmetically, so the cost of a query does not grow with the distance fro
 - ``AzureGrid``: day/week/month recurrences and every recurrence with a ``schedule``: periods of
   ``interval`` calendar units anchored at the anchor's unit, expanded on the wall clock of the
   job's zone (reference §2.3–§2.4).
-- ``RRuleGrid``: cron (compiled to an rrule set) and RFC 5545 RRULE text, via dateutil.
+- ``WallGrid``: cron (cronsim) and RFC 5545 RRULE text (dateutil): a factory gives the rule's
+  wall times from a wall time on, re-based so that a query does not replay history.
+
+Wall times become instants in ``zonetime.merge_walls`` (one DST policy for every grid).
 """
 
 from __future__ import annotations
@@ -19,10 +22,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from dateutil import rrule as du
-
 from controller.core.model import DstPolicy, Frequency, MonthlyOccurrence, Recurrence, RecurrenceSchedule
-from controller.core.zonetime import to_instants, to_wall
+from controller.core.zonetime import merge_walls, to_wall
 
 MAX_EMPTY_PERIODS = 5000  # a schedule that matches nothing (e.g. day 31 every 12 months from April)
 WEEK_START = 6  # Sunday, as .NET's DayOfWeek (the service was .NET); 0 = Monday
@@ -40,21 +41,14 @@ class ElapsedGrid:
             k += 1
 
 
-def _walls_to_instants(
-    periods: Iterable[list[datetime]], t: datetime, zone: ZoneInfo, dst: DstPolicy
-) -> Iterator[datetime]:
-    """Convert per-period wall times to instants >= t, strictly increasing, bounded emptiness."""
-    last: datetime | None = None
+def _period_walls(periods: Iterable[list[datetime]]) -> Iterator[datetime]:
+    """The wall times of consecutive periods, in order; stops after too many empty periods."""
     empty = 0
     for walls in periods:
-        instants = sorted({i for w in walls for i in to_instants(w, zone, dst)})
-        empty = 0 if instants else empty + 1
+        empty = 0 if walls else empty + 1
         if empty > MAX_EMPTY_PERIODS:
             return
-        fresh = [i for i in instants if i >= t and (last is None or i > last)]
-        for i in fresh:
-            last = i
-            yield i
+        yield from sorted(set(walls))
 
 
 class AzureGrid:
@@ -70,7 +64,7 @@ class AzureGrid:
         # Start one day early: DST can put an earlier wall time at a later instant.
         k0 = max(0, self._units_until(to_wall(t, self.zone) - dst_margin(t, self.zone)) // self.n)
         periods = (self._period(k) for k in _count_from(k0))
-        return _walls_to_instants(periods, t, self.zone, self.dst)
+        return (i for i in merge_walls(_period_walls(periods), self.zone, self.dst) if i >= t)
 
     def _units_until(self, w: datetime) -> int:
         a, f = self.a, self.freq
@@ -147,21 +141,20 @@ def _count_from(k: int) -> Iterator[int]:
         k += 1
 
 
-RuleFactory = Callable[[datetime], du.rrule | du.rruleset]
+WallFactory = Callable[[datetime], Iterator[datetime]]
 
 
-class RRuleGrid:
-    """Wall-clock rules evaluated by dateutil; ``rebase`` gives a rule whose iteration starts
-    near a wall time (exact for the rules it is used with), so queries do not replay history."""
+class WallGrid:
+    """Wall-clock rules (cron, rrule): ``walls_from(w)`` yields the rule's wall times from about
+    ``w`` on (exact for the rules it is used with), so queries do not replay history."""
 
-    def __init__(self, rebase: RuleFactory, zone: ZoneInfo, dst: DstPolicy, lower: datetime):
-        self.rebase, self.zone, self.dst, self.lower = rebase, zone, dst, lower
+    def __init__(self, walls_from: WallFactory, zone: ZoneInfo, dst: DstPolicy, lower: datetime):
+        self.walls_from, self.zone, self.dst, self.lower = walls_from, zone, dst, lower
 
     def instants_from(self, t: datetime) -> Iterator[datetime]:
         t = max(t, self.lower)
         start_wall = to_wall(t, self.zone) - dst_margin(t, self.zone)
-        walls = self.rebase(start_wall).xafter(start_wall, inc=True)
-        return _walls_to_instants(([w] for w in walls), t, self.zone, self.dst)
+        return (i for i in merge_walls(self.walls_from(start_wall), self.zone, self.dst) if i >= t)
 
 
 def dst_margin(t: datetime, zone: ZoneInfo) -> timedelta:

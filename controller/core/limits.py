@@ -33,3 +33,10 @@ MAX_INSTANT = datetime(9998, 12, 31, tzinfo=UTC)
 MAX_DURATION = timedelta(days=36_500)  # any duration field: 100 years
 QUOTA_SAMPLES = 50  # occurrences sampled to measure how often a schedule runs
 MAX_PROBLEMS_PER_DOCUMENT = 20  # the rest are summarized in one line
+
+# -- evaluation bounds (cronplane): every query of the recurrence engine answers quickly ----------
+SEARCH_YEARS = (
+    50  # an rrule query looks at most this far ahead, as cronsim does for cron (a longer gap = "no more runs")
+)
+MAX_ITERATED_COUNT = 10_000  # an rrule COUNT that cannot be computed arithmetically is iterated, up to this
+MAX_SUPER_PERIOD_OCCURRENCES = 20_000  # occurrences per repeat cycle when COUNT is computed arithmetically

@@ -5,7 +5,9 @@ normalization (``normalize``) → inline-secret check → JSON Schema validation
 the per-document rules (``rules``) → model objects. A document with any problem yields no model
 object, only problems; every problem names the job (or collection) it belongs to when the
 document's metadata is readable, so the sync loop can mark exactly that job Stalled and keep its
-last good spec. Nothing here raises for any input bytes.
+last good spec. Warnings (``ParsedFile.warnings``, severity ``warning``) are kept apart from
+problems: they are printed by ``validate`` and change nothing else. Nothing here raises for any
+input bytes.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from controller.core.yamlpos import Document, load_documents
 API_VERSION = "cronplane/v1"
 KINDS = tuple(schemas.SCHEMA_FILES)
 Finding = tuple[tuple[str | int, ...], str, bool]  # path, message, point at the key
+ERROR, WARNING = "error", "warning"
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,12 @@ class Problem:
     job: JobKey | None = None
     collection: str | None = None
     rejected: bool = False  # a valid manifest refused by a quota (Azure: 409), not a format error
+    severity: str = ERROR  # WARNING: printed by validate, never makes a manifest invalid
 
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
-        return f"{self.path}:{self.line}:{self.column}: {where}{self.message}"
+        level = "warning: " if self.severity == WARNING else ""
+        return f"{self.path}:{self.line}:{self.column}: {where}{level}{self.message}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class ParsedFile:
     jobs: list[Job] = field(default_factory=list)
     collections: list[Collection] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # severity WARNING; not in problems
     documents: dict[int, Document] = field(default_factory=dict, repr=False)  # by SourceRef.line
 
 
@@ -103,6 +109,10 @@ def _parse_document(path: str, doc: Document, result: ParsedFile) -> None:
         result.problems.append(Problem(path, doc.line, doc.column, "", f"... and {more} more problems", job, coll))
     if not findings:
         _build(path, doc, value, kind, result)
+        if kind == "Job":
+            for p, message in rules.job_warnings(value["spec"]):
+                line, col = doc.position(p)
+                result.warnings.append(Problem(path, line, col, field_name(p), message, job, severity=WARNING))
 
 
 def _findings(kind: str, value: dict[str, Any], schema: Mapping[str, Any]) -> list[Finding]:

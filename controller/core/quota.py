@@ -53,6 +53,7 @@ class LoadResult:
     collections: list[Collection] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # never change an exit code or a plan
 
     def invalid_jobs(self) -> set[JobKey]:
         return {p.job for p in self.problems if p.job is not None}
@@ -137,6 +138,7 @@ class Loader:
             collections=[c for c in collections if c.name not in bad_colls],
             problems=problems,
             files=sorted(files),
+            warnings=[w for p in parsed for w in p.warnings if w.job not in bad_jobs],
         )
 
 

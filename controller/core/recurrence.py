@@ -12,8 +12,11 @@ schedule of a job created (or re-timed) at ``created_at``; Azure's rules (refere
 - Occurrences are whole seconds (the anchor's sub-second part is dropped).
 
 Grids (``controller.core.grids``) find the period that contains a time arithmetically, so the
-cost of ``first()`` does not grow with the distance from startTime. RRULE text with COUNT, and
-MONTHLY/YEARLY RRULEs, iterate from DTSTART (bounded by COUNT, or by one step per month).
+cost of ``first()`` does not grow with the distance from startTime; cron and RRULE queries
+re-base the same way (``controller.core.rrules``), COUNT included.
+
+The anchor is the startTime *as written* on the zone's wall clock (a 02:30 inside a DST gap
+stays 02:30); only the occurrences that fall into a gap move, per ``dst.gap``.
 """
 
 from __future__ import annotations
@@ -22,15 +25,16 @@ import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from dateutil import rrule as du
 
-from controller.core.cron import CronError, cron_rule, parse_cron
-from controller.core.grids import AzureGrid, ElapsedGrid, RRuleGrid, utc_now_floor
+from controller.core.cron import CronError, CronSpec, parse_cron
+from controller.core.grids import AzureGrid, ElapsedGrid, WallGrid, utc_now_floor
 from controller.core.model import Frequency, Timing
-from controller.core.zonetime import to_instants, to_wall
-
-FIXED_STEP_FREQS = {du.SECONDLY: 1, du.MINUTELY: 60, du.HOURLY: 3600, du.DAILY: 86400, du.WEEKLY: 7 * 86400}
+from controller.core.rrules import RRuleError, walls_from
+from controller.core.rrules import parse_rrule as _parse_rrule
+from controller.core.zonetime import to_instants, to_wall, wall_anchor
 
 
 class RecurrenceError(ValueError):
@@ -108,67 +112,35 @@ class Schedule:
     def _grid(self) -> object | None:
         tm, zone = self.timing, self.timing.zone
         anchor = self.start or self.created
+        anchor_wall = wall_anchor(tm.start_time, zone) if tm.start_time else to_wall(self.created, zone)
         if tm.cron:
             spec = _parse_cron(tm.cron)
-            return RRuleGrid(lambda w: cron_rule(spec, max(w, to_wall(self.lower, zone))), zone, tm.dst, self.lower)
+            return WallGrid(spec.walls_from, zone, tm.dst, self.lower)
         if tm.rrule:
-            rule = parse_rrule(tm.rrule, to_wall(anchor, zone))
-            return RRuleGrid(lambda w: _rebased(rule, w), zone, tm.dst, self.lower)
+            rule = parse_rrule(tm.rrule, anchor_wall, zone)
+            return WallGrid(lambda w: walls_from(rule, w), zone, tm.dst, self.lower)
         rec = tm.recurrence
         if rec is None:
             return None
         if rec.schedule is None and rec.frequency in (Frequency.MINUTE, Frequency.HOUR):
             unit = timedelta(minutes=1) if rec.frequency is Frequency.MINUTE else timedelta(hours=1)
             return ElapsedGrid(anchor, unit * rec.interval, self.lower)
-        return AzureGrid(rec, to_wall(anchor, zone), zone, tm.dst, self.lower)
+        return AzureGrid(rec, anchor_wall, zone, tm.dst, self.lower)
 
 
-def _parse_cron(text: str):
+def _parse_cron(text: str) -> CronSpec:
     try:
         return parse_cron(text)
     except CronError as e:
         raise RecurrenceError(str(e)) from e
 
 
-def parse_rrule(text: str, dtstart: datetime) -> du.rrule:
-    """RRULE text (with or without the ``RRULE:`` prefix) with DTSTART = ``dtstart`` (naive wall time)."""
-    body = text.strip()
-    body = body[6:] if body.upper().startswith("RRULE:") else body
-    if any(p in body.upper() for p in ("DTSTART", "\n", "EXDATE", "RDATE")):
-        raise RecurrenceError("rrule: give one RRULE line only; the start comes from spec.startTime")
+def parse_rrule(text: str, dtstart: datetime, zone: ZoneInfo | None = None) -> du.rrule:
+    """RRULE text with DTSTART = ``dtstart`` (naive wall time in ``zone``, UTC by default)."""
     try:
-        rule = du.rrulestr(body, dtstart=dtstart, cache=False, ignoretz=True)
-    except (ValueError, TypeError, KeyError, IndexError) as e:
-        raise RecurrenceError(f"rrule: {e}") from e
-    if not isinstance(rule, du.rrule):
-        raise RecurrenceError("rrule: give one RRULE line only")
-    return rule
-
-
-def _rebased(rule: du.rrule, wall: datetime) -> du.rrule:
-    """A rule equal to ``rule`` from ``wall`` on, whose iteration starts near ``wall``.
-
-    Exact for fixed-length frequencies without COUNT: shifting DTSTART by whole periods
-    keeps every BY* default and the week alignment. Other rules iterate from DTSTART.
-    """
-    freq, interval = rule._freq, rule._interval  # dateutil keeps the parsed parts private
-    start: datetime = rule._dtstart
-    step = FIXED_STEP_FREQS.get(freq)
-    if step is None or rule._count is not None or wall <= start:
-        return rule
-    period = timedelta(seconds=step * interval)
-    k = (wall - start) // period
-    return rule.replace(dtstart=start + k * period) if k > 0 else rule
-
-
-def validate_cron(text: str) -> None:
-    _parse_cron(text)
-
-
-def validate_rrule(text: str) -> None:
-    rule = parse_rrule(text, datetime(2000, 1, 1))
-    if next(iter(rule.xafter(datetime(2000, 1, 1), count=1, inc=True)), None) is None:
-        raise RecurrenceError("rrule: the rule never produces an occurrence")
+        return _parse_rrule(text, dtstart, zone or ZoneInfo("UTC"))
+    except RRuleError as e:
+        raise RecurrenceError(str(e)) from e
 
 
 def shortest_gap(timing: Timing, now: datetime, samples: int = 50) -> timedelta | None:
@@ -185,6 +157,4 @@ __all__ = [
     "parse_rrule",
     "shortest_gap",
     "to_instants",
-    "validate_cron",
-    "validate_rrule",
 ]

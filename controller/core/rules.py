@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controller.core import limits
 from controller.core.durations import DurationError, parse_duration
-from controller.core.model import PERIOD_UNITS, PLAN_DEFAULTS, PricingTier, parse_instant
+from controller.core.model import PERIOD_UNITS, PLAN_DEFAULTS, PricingTier, Timing, parse_instant
 from controller.core.normalize import Path, value_at
-from controller.core.recurrence import RecurrenceError, validate_cron, validate_rrule
+from controller.core.timingcheck import timing_errors, timing_warnings
 
 Finding = tuple[Path, str]
 SECRET_REF = "secretRef"
@@ -61,9 +61,8 @@ def job_rules(spec: Mapping[str, Any]) -> Iterator[Finding]:
     yield from _zone(spec.get("timeZone"))
     if isinstance(spec.get("recurrence"), Mapping):
         yield from _recurrence(spec["recurrence"], (*SPEC, "recurrence"))
-    for key in ("cron", "rrule"):
-        if isinstance(spec.get(key), str):
-            yield from _expression(key, spec[key])
+    if len(given) <= 1:
+        yield from _timing(spec)
     yield from _deadline(spec.get("startingDeadline"))
     yield from _action(spec.get("action"), (*SPEC, "action"))
     size = len(json.dumps(spec, separators=(",", ":"), default=str))
@@ -188,13 +187,32 @@ def _recurrence(rec: Mapping[str, Any], p: Path) -> Iterator[Finding]:
             yield (*p, "schedule", key), f"{key} is allowed only with frequency month (not {freq})"
 
 
-def _expression(key: str, text: str) -> Iterator[Finding]:
+def _timing(spec: Mapping[str, Any]) -> Iterator[Finding]:
+    """cron, rrule and recurrence evaluated from the job's own startTime (``timingcheck``)."""
+    timing = _timing_or_none(spec)
+    if timing is None:
+        return
+    key = "cron" if timing.cron else "rrule" if timing.rrule else "recurrence"
     try:
-        (validate_cron if key == "cron" else validate_rrule)(text)
-    except RecurrenceError as e:
-        yield (*SPEC, key), str(e).removeprefix(f"{key}: ")
-    except Exception as e:  # the engine's parsers (dateutil) raise more than RecurrenceError
+        yield from timing_errors(timing)
+    except Exception as e:  # the engine's parsers (dateutil, cronsim) raise more than they document
         yield (*SPEC, key), f"cannot be evaluated: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+
+
+def job_warnings(spec: Mapping[str, Any]) -> list[Finding]:
+    """Findings that are printed but do not make the manifest invalid."""
+    timing = _timing_or_none(spec)
+    try:
+        return timing_warnings(timing) if timing is not None else []
+    except Exception:  # a warning must never hide the answer
+        return []
+
+
+def _timing_or_none(spec: Mapping[str, Any]) -> Timing | None:
+    try:
+        return Timing.from_dict(spec)
+    except Exception:  # a bad zone or date is reported by its own rule
+        return None
 
 
 # -- actions ------------------------------------------------------------------------------------

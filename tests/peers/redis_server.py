@@ -28,6 +28,7 @@ class RedisServer:
     workdir: Path
     port: int = 0
     appendonly: bool = False
+    extra: tuple[str, ...] = ()  # more redis-server arguments (``--replicaof host port``...)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -51,6 +52,7 @@ class RedisServer:
             str(self.workdir),
             "--logfile",
             str(self.workdir / "redis.log"),
+            *self.extra,
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
@@ -58,3 +60,9 @@ class RedisServer:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, or the start of an outage (``start()`` again on the same port and data)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

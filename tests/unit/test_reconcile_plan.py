@@ -3,10 +3,15 @@ status derived; and the shared records' codecs round-trip."""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from controller.core.quota import load_documents
 from controller.core.reconcile.plan import (
@@ -44,11 +49,11 @@ def doc(name: str, cron: str = "0 5 * * *", labels: str = "") -> bytes:
     ).encode()
 
 
-def desired(files: dict[str, bytes], now: datetime = NOW) -> Desired:
+def desired(files: Mapping[str, bytes], now: datetime = NOW) -> Desired:
     return Desired(load_documents(files, now))
 
 
-def applied(files: dict[str, bytes], now: datetime = NOW) -> Observed:
+def applied(files: Mapping[str, bytes], now: datetime = NOW) -> Observed:
     """The store after a clean apply of ``files`` (records and statuses as apply writes them)."""
     plan = make_plan(desired(files, now), Observed(), now)
     jobs = {r.key: ObservedJob(r.record, r.status) for r in plan.jobs if r.record is not None}
@@ -220,3 +225,40 @@ def test_condition_is_derived_from_every_side() -> None:
     off = job_record(job, generation=2, created_at=NOW, active=False, revision=None).to_redis()
     assert JobStatus.from_redis("default/a", off, cursor, ready).condition is Condition.DISABLED
     assert JobStatus.from_redis("default/a", off, cursor, ready).next_runs == ()
+
+
+EXAMPLES = {p.name: p.read_bytes() for p in (Path(__file__).resolve().parents[2] / "manifests").glob("*.yaml")}
+
+
+@functools.cache
+def _applied_examples() -> Observed:
+    return applied(EXAMPLES)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(sorted(EXAMPLES)),
+    at=st.floats(0, 1),
+    cut=st.integers(0, 40),
+    junk=st.binary(max_size=12),
+)
+def test_an_invalid_manifest_never_changes_or_deletes_a_running_job(
+    name: str, at: float, cut: int, junk: bytes
+) -> None:
+    """Mutate one example file (a splice of junk bytes); whatever the result, a job whose file
+    or document has a problem gets no record write and is never deleted."""
+    observed = _applied_examples()
+    data = EXAMPLES[name]
+    i = int(at * len(data))
+    mutated = {**EXAMPLES, name: data[:i] + junk + data[i + cut :]}
+    plan = make_plan(desired(mutated), observed, NOW, PlanOptions(prune=True, prune_cap=1.0))
+    broken_files = {p.path for p in plan.problems if p.job is None}
+    broken_jobs = {str(p.job) for p in plan.problems if p.job is not None}
+    for row in plan.jobs:
+        obs = observed.jobs.get(row.key)
+        if obs is None:
+            continue
+        if obs.record.source.rsplit(":", 1)[0] in broken_files or row.key in broken_jobs:
+            assert row.record is None and not row.delete, (row, plan.problems)
+    for p in plan.problems:
+        assert str(p).startswith(f"{p.path}:{p.line}:{p.column}: ")

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from controller.core.model import Timing
-from controller.core.recurrence import RecurrenceError, Schedule, shortest_gap, validate_cron, validate_rrule
+from controller.core.recurrence import Schedule, shortest_gap
+from controller.core.timingcheck import timing_errors
 
 NOW = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)  # a Thursday
 
@@ -48,8 +49,8 @@ def test_cron(cron: str, expected: list[str]) -> None:
     ],
 )
 def test_bad_cron(cron: str, message: str) -> None:
-    with pytest.raises(RecurrenceError, match=message):
-        validate_cron(cron)
+    [(path, text)] = timing_errors(Timing.from_dict({"cron": cron}))
+    assert path == ("spec", "cron") and message in text
 
 
 def test_rrule_secondly_and_start() -> None:
@@ -72,8 +73,8 @@ def test_rrule_in_a_zone() -> None:
     ["FREQ=FORTNIGHTLY", "DTSTART:20200101T000000\nRRULE:FREQ=DAILY", "nonsense", "FREQ=DAILY;COUNT=0"],
 )
 def test_bad_rrule(text: str) -> None:
-    with pytest.raises(RecurrenceError):
-        validate_rrule(text)
+    [(path, _)] = timing_errors(Timing.from_dict({"rrule": text}))
+    assert path == ("spec", "rrule")
 
 
 def test_shortest_gap() -> None:
