@@ -81,6 +81,8 @@ class Dispatcher:
                 return enqueued
 
     def _commit(self, batch: list[Dispatch]) -> int:
+        if not batch:
+            return 0
         # Crash window: enqueue, markers and cursors go in one MULTI (commit); in the one-job
         # fallback the enqueue comes first, and a crash before advance() leaves the cursor
         # here, so the next pass tries the same ids again and the fired marker absorbs them.

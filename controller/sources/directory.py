@@ -9,13 +9,17 @@ an exception. Paths in problems and sources are spelled as the user gave them.
 A long-lived ``DirectorySource`` keeps a ``FileCache``: a file whose mtime, size and inode are
 unchanged is not read again, and a file that is read again but whose content hash is unchanged
 keeps its previous bytes object, so the loader's per-file memo (``quota.Loader``) recognises it
-without comparing. A resync of 100,000 unchanged files costs one ``stat`` each.
+without comparing. A resync of 100,000 unchanged files costs one ``stat`` each, and a pass poked
+by the watcher (``read_changed``) re-reads only the paths its events named: the snapshot is the
+last full read with those paths read again, or a full read when it cannot be that (a directory
+changed, a path that had a problem, no full read yet).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,7 +60,7 @@ def _walk(root: str) -> list[str]:
                 stack.append(path)
             elif entry.name.endswith(SUFFIXES) and entry.is_file():
                 found.append(path)
-    return sorted(found, key=lambda p: p.split(os.sep))
+    return sorted(found, key=lambda p: p.replace(os.sep, "\0"))  # part by part: a separator sorts first
 
 
 @dataclass
@@ -117,16 +121,72 @@ def load_paths(paths: Sequence[str], now: datetime | None = None) -> LoadResult:
     return result
 
 
+class _FullRead(Exception):
+    pass
+
+
 class DirectorySource:
     """Manifests from files/directories on disk; a missing root is a source error, not 'empty'."""
 
     def __init__(self, *paths: str):
         self.paths = paths
         self.cache = FileCache()
+        self._last: Snapshot | None = None
 
     def read(self) -> Snapshot:
         missing = [p for p in self.paths if not Path(p).exists()]
         if missing:
+            self._last = None
             raise SourceError(f"{', '.join(missing)}: no such file or directory")
         files, problems = read_tree(self.paths, self.cache)
-        return Snapshot(files, None, problems)
+        self._last = Snapshot(files, None, problems)
+        return Snapshot(dict(files), None, list(problems))
+
+    def read_changed(self, changed: set[str]) -> Snapshot:
+        """The snapshot ``read`` would give, given that only ``changed`` (absolute paths) changed."""
+        last = self._last
+        if last is None or last.problems:
+            return self.read()
+        files = dict(last.files)
+        for absolute in changed:
+            try:
+                spelled = self._spelled(absolute)
+            except _FullRead:
+                return self.read()
+            if spelled is None:
+                continue  # not under a manifest path (the directory of a watched file)
+            try:
+                st = os.stat(spelled)
+            except FileNotFoundError:
+                files.pop(spelled, None)
+                self.cache.entries.pop(spelled, None)
+                continue
+            except OSError:
+                return self.read()
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+                return self.read()  # a directory, a FIFO, a file too big: the full read says so
+            try:
+                files[spelled] = self.cache.read(spelled, st)
+            except OSError:
+                return self.read()
+        self._last = Snapshot(files, None, [])
+        return Snapshot(dict(files), None, [])
+
+    def _spelled(self, absolute: str) -> str | None:
+        """``absolute`` as ``read`` spells it; None when ``read`` would not see it. Raises
+        ``_FullRead`` when only a full read can tell (a symlinked directory on the way)."""
+        for given in self.paths:
+            root = Path(given)
+            top = os.path.abspath(given)
+            if absolute == top and root.is_file():
+                return str(root)
+            if not absolute.startswith(top.rstrip(os.sep) + os.sep) or root.is_file():
+                continue
+            rel = absolute[len(top.rstrip(os.sep)) + 1 :]
+            parts = rel.split(os.sep)
+            if any(p.startswith(".") for p in parts) or not parts[-1].endswith(SUFFIXES):
+                return None  # read() ignores it too
+            if any(os.path.islink(os.path.join(top, *parts[:i])) for i in range(1, len(parts))):
+                raise _FullRead(absolute)
+            return rel if str(root) == "." else os.path.join(str(root), rel)
+        return None

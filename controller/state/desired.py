@@ -40,6 +40,7 @@ class _Seen:
     last_id: str
     jobs: dict[str, ObservedJob]
     collections: dict[str, CollectionRecord]
+    handed: Observed | None = None  # the Observed last handed out, while nothing changed
 
 
 class DesiredStore:
@@ -58,7 +59,9 @@ class DesiredStore:
             self.full_reads += 1
             if self.remember:
                 self._seen = seen
-        return Observed(dict(seen.jobs), dict(seen.collections), allowance)
+        if seen.handed is None or seen.handed.prune_allowance != allowance:
+            seen.handed = Observed(dict(seen.jobs), dict(seen.collections), allowance)
+        return seen.handed
 
     def _refresh(self) -> _Seen | None:
         """The remembered observation brought up to date from the change log, or None."""
@@ -69,7 +72,7 @@ class DesiredStore:
         if changed is None:
             return None
         if changed.rev != seen.rev:
-            seen.rev, seen.last_id = changed.rev, changed.last_id
+            seen.rev, seen.last_id, seen.handed = changed.rev, changed.last_id, None
             self._reload(seen, sorted(changed.names))
             self.partial_reads += 1
         return seen

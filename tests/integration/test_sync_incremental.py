@@ -106,3 +106,23 @@ def test_the_remembered_observation_equals_a_full_read(tmp_path: Path, redis_url
     client.flushall()
     assert store.observed() == fresh(redis_url)
     assert len(sync.run_pass(NOW).written) == 29
+
+
+def test_a_poked_read_of_the_changed_paths_equals_a_full_read(tmp_path: Path) -> None:
+    root = tmp_path / "m"
+    (root / "sub").mkdir(parents=True)
+    for name in ("a.yaml", "b.yaml", "sub/c.yml"):
+        (root / name).write_text(job(name.split("/")[-1].split(".")[0]))
+    source = DirectorySource(str(root))
+    source.read()
+    (root / "a.yaml").write_text(job("a", uri="http://127.0.0.1:9/changed"))
+    (root / "b.yaml").unlink()
+    (root / "sub" / "d.yaml").write_text(job("d"))
+    (root / ".hidden.yaml").write_text("{{{")
+    (root / "notes.txt").write_text("{{{")
+    names = ["a.yaml", "b.yaml", "sub/d.yaml", ".hidden.yaml", "notes.txt"]
+    changed = {os.path.abspath(root / n) for n in names}
+    poked = source.read_changed(changed)
+    full = DirectorySource(str(root)).read()
+    assert (poked.files, poked.problems) == (full.files, full.problems)
+    assert sorted(poked.files) == [str(root / "a.yaml"), str(root / "sub" / "c.yml"), str(root / "sub" / "d.yaml")]

@@ -96,6 +96,30 @@ def test_a_memoized_plan_equals_the_full_plan_over_edits() -> None:
     assert memo.hits > 0
     final = make_plan(Desired(loader.load(base, NOW)), observed, NOW, None, memo)
     assert {r.action for r in final.jobs} <= {Action.UNCHANGED, Action.CREATE}
+    later = NOW + timedelta(hours=1)
+    again = make_plan(Desired(loader.load(dict(base), later)), observed, later, None, memo)
+    assert again == final == make_plan(Desired(load_documents(base, later)), observed, later)
+
+
+def test_a_load_that_read_now_is_never_handed_out_again() -> None:
+    """A job whose quota period is sampled from ``now`` (a cron) is checked again every load."""
+    files = {"c.yaml": coll(), "a.yaml": job("a")}
+    loader = Loader()
+    first = loader.load(files, NOW)
+    assert loader.load(files, NOW + timedelta(minutes=1)) is not first
+    one_time = {
+        "c.yaml": coll(),
+        "b.yaml": job("b").replace(b"  cron: '*/10 * * * *'\n", b"  startTime: '2026-02-01T00:00:00Z'\n"),
+    }
+    kept = loader.load(one_time, NOW)
+    later = NOW + timedelta(days=1)
+    assert loader.load(dict(one_time), later) is kept
+    # and the planner then hands out its last plan, which is the full plan's answer at any now
+    memo, observed = RowMemo(), Observed()
+    observed = _apply(observed, make_plan(Desired(kept), observed, NOW, None, memo))
+    first = make_plan(Desired(kept), observed, NOW, None, memo)
+    assert make_plan(Desired(loader.load(one_time, later)), observed, later, None, memo) is first
+    assert first == make_plan(Desired(load_documents(one_time, later)), observed, later)
 
 
 def test_the_compiled_schema_walk_equals_the_plain_one() -> None:
