@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("benchmarks.controller_bench", "benchmarks.worker_bench", "benchmarks.engine_bench")
+BENCHMARKS = (
+    "benchmarks.controller_bench",
+    "benchmarks.scale_bench",
+    "benchmarks.worker_bench",
+    "benchmarks.engine_bench",
+)
 
 
 def main() -> int:

@@ -4,12 +4,24 @@ It sleeps on the due index (BLPOP on the poke list, bounded by the earliest due 
 idle controller costs one Redis call per ``max_sleep`` whatever the number of jobs; it never
 reads manifests. Per due job: ``controller.core.decisions.decide`` → enqueue each occurrence to
 run (deterministic id) → advance the cursor atomically.
+
+Prepared ahead: while it waits, the loop loads the jobs due within ``PREPARE_AHEAD`` seconds and
+decides them *as of their due instant*, building their RQ payloads, so that at the due second a
+herd costs one commit per batch. A decision taken at the due instant ``t`` of a job's cursor is
+the decision ``decide`` takes at any ``now`` in ``[t, next occurrence)`` within the starting
+deadline (one occurrence due, none late), so a prepared dispatch is used only inside that window
+and only for ``concurrencyPolicy: allow`` (the others must look at the running marker at
+dispatch time). A sync write withdraws what it touched: the change log (``desired-rev``) names
+the jobs written since the preparation and their prepared dispatches are dropped; the commit
+WATCHes the revision, and checks each cursor's generation and next instant, so a write that
+lands after that check aborts the commit before anything is enqueued.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -22,13 +34,16 @@ from controller.core.model import ConcurrencyPolicy, JobKey, JobSpec
 from controller.core.recurrence import Occurrence, Schedule
 from controller.lease import Lease
 from controller.settings import ControllerSettings
+from controller.state.changelog import changes_since
 from controller.state.overrides import OverrideStore, RunRequest, Suspension
-from controller.state.schedule import Dispatch, DueJob, ScheduleStore
+from controller.state.schedule import Dispatch, DueJob, LeaseLost, ScheduleStore
 from worker.contract import MAIN_ACTION, HistoryEntry, HistoryStatus, Invocation, invocation_id
 from worker.records import D_MISSED_COUNT, D_SKIPPED_COUNT
 
 log = logging.getLogger("cronplane.dispatch")
 MAX_MISSED_ENTRIES = 100  # per job and pass; the rest are counted in missedCount only
+PREPARE_AHEAD = 10.0  # seconds: jobs due this soon are decided and their payloads built in advance
+MAX_PREPARED = 50_000  # prepared dispatches held in memory at most
 
 
 def iso(t: datetime) -> str:
@@ -38,9 +53,21 @@ def iso(t: datetime) -> str:
 class Dispatcher:
     def __init__(self, store: ScheduleStore, settings: ControllerSettings, lease: Lease | None = None):
         self.store, self.settings, self.lease = store, settings, lease
+        self.prepared: dict[str, tuple[Dispatch, float]] = {}  # name → (dispatch, valid until epoch)
+        self._rev: tuple[int, str] | None = None  # the change-log position the prepared ones are valid at
 
     def run_pass(self, now: datetime) -> int:
         """Dispatch everything due at ``now``; returns how many invocations were enqueued."""
+        try:
+            return self._run_pass(now)
+        except LeaseLost:
+            if self.lease is not None:
+                self.lease.lost()
+            self.prepared.clear()
+            log.warning("dispatch: the lease is another controller's; nothing more is dispatched")
+            return 0
+
+    def _run_pass(self, now: datetime) -> int:
         enqueued = self._run_now()  # operator overrides first (see _run_now)
         while True:
             if self.lease is not None and not self.lease.held():
@@ -49,20 +76,98 @@ class Dispatcher:
             if not names:
                 return enqueued
             suspended = OverrideStore(self.store.r, self.store.keys).suspensions(names)  # override: suspend
-            batch = [d for item in self.store.load(names) if (d := self._decide(item, now, suspended)) is not None]
-            # Crash window: enqueue, markers and cursors go in one MULTI (commit); in the one-job
-            # fallback the enqueue comes first, and a crash before advance() leaves the cursor
-            # here, so the next pass tries the same ids again and RQ's unique check absorbs them.
-            committed = self.store.commit(batch)
-            done, rest = committed if committed is not None else (0, batch)
-            for d in rest:
-                done += sum(self.store.enqueue(inv) for inv in d.invocations)
-                self.store.advance(d)
+            for name in suspended:  # a suspended job is decided now (its occurrences are skipped)
+                self.prepared.pop(name, None)
+            done, names_left = self._commit_prepared(names, now)
             enqueued += done
+            loaded = self.store.load(names_left)
+            batch = [d for item in loaded if (d := self._decide(item, now, suspended)) is not None]
+            enqueued += self._commit(batch)
             if len(names) < self.settings.max_dispatch_batch:
                 return enqueued
 
-    def _decide(self, item: DueJob | str, now: datetime, suspended: dict[str, Suspension]) -> Dispatch | None:
+    def _commit(self, batch: list[Dispatch]) -> int:
+        if not batch:
+            return 0
+        # Crash window: enqueue, markers and cursors go in one MULTI (commit); in the one-job
+        # fallback the enqueue comes first, and a crash before advance() leaves the cursor
+        # here, so the next pass tries the same ids again and the fired marker absorbs them.
+        committed = self.store.commit(batch)
+        done, rest = committed if committed is not None else (0, batch)
+        for d in rest:
+            done += sum(self.store.enqueue(inv) for inv in d.invocations)
+            self.store.advance(d)
+        return done
+
+    def _commit_prepared(self, names: list[str], now: datetime) -> tuple[int, list[str]]:
+        """Commit the prepared dispatches among ``names``; the names still to load and decide."""
+        if not self.prepared:
+            return 0, names
+        self._withdraw()
+        ts = now.timestamp()
+        ready = []
+        for name in names:
+            hit = self.prepared.pop(name, None)
+            if hit is not None and ts < hit[1]:
+                ready.append(hit[0])
+        if not ready or self._rev is None:
+            return 0, names
+        committed = self.store.commit(ready, rev=self._rev[0])
+        if committed is None:  # a sync write since the preparation: decide them again
+            return 0, names
+        done, stale = committed
+        taken = {d.due.name for d in ready} - {d.due.name for d in stale}
+        return done, [n for n in names if n not in taken]
+
+    def _withdraw(self) -> None:
+        """Drop the prepared dispatches of every job a sync pass wrote since they were prepared."""
+        rev = self.store.desired_rev()
+        if self._rev is not None and rev == self._rev[0]:
+            return
+        changed = changes_since(self.store.r, self.store.keys, *self._rev) if self._rev is not None else None
+        if changed is None:
+            self.prepared.clear()
+            self._rev = None
+            return
+        self._rev = (changed.rev, changed.last_id)
+        for name in changed.names:
+            self.prepared.pop(name, None)
+
+    def prepare(self, now: datetime, stop_at: float) -> int:
+        """Decide the jobs due within ``PREPARE_AHEAD`` as of their due instants (stops at ``stop_at``)."""
+        self._withdraw()
+        if self._rev is None:
+            self._rev = self.store.changelog_head()
+        room = MAX_PREPARED - len(self.prepared)
+        ts = now.timestamp()
+        names = self.store.due_between(ts, ts + PREPARE_AHEAD, MAX_PREPARED)
+        todo = [n for n in names if n not in self.prepared][: max(0, room)]
+        step, made = self.settings.max_dispatch_batch, 0
+        for i in range(0, len(todo), step):
+            if time.time() >= stop_at:
+                break
+            for item in self.store.load(todo[i : i + step]):
+                made += self._prepare_one(item)
+        return made
+
+    def _prepare_one(self, item: DueJob | str) -> int:
+        if isinstance(item, str) or not item.record.active or item.cursor.next_at is None:
+            return 0
+        if JobSpec.from_dict(item.record.spec).concurrency_policy is not ConcurrencyPolicy.ALLOW:
+            return 0
+        at = datetime.fromtimestamp(item.cursor.next_at, UTC)
+        d = self._decide(item, at)
+        if d is None or len(d.invocations) != 1 or d.history or d.counters:
+            return 0
+        d.data = [self.store._data(inv) for inv in d.invocations]
+        deadline = JobSpec.from_dict(item.record.spec).starting_deadline.total_seconds()
+        until = min(float(d.next_at) if d.next_at is not None else float("inf"), item.cursor.next_at + deadline)
+        self.prepared[item.name] = (d, until)
+        return 1
+
+    def _decide(
+        self, item: DueJob | str, now: datetime, suspended: dict[str, Suspension] | None = None
+    ) -> Dispatch | None:
         if isinstance(item, str) or not item.record.active or item.cursor.next_at is None:
             self.store.drop(item if isinstance(item, str) else item.name)
             return None
@@ -72,7 +177,7 @@ class Dispatcher:
         cursor = Occurrence(datetime.fromtimestamp(item.cursor.next_at, UTC), item.cursor.number)
         running = self.store.running(item.name) if spec.concurrency_policy is not ConcurrencyPolicy.ALLOW else None
         d = decide(spec, schedule, cursor, now, running=running is not None, max_catch_up=self.settings.max_catch_up)
-        suspension = suspended.get(item.name)
+        suspension = (suspended or {}).get(item.name)
         if suspension is not None:
             d = _suspend(d)
         if d.stop_running and running:
@@ -177,9 +282,14 @@ class Dispatcher:
         trigger = {"kind": "manual", "reason": req.reason, "by": req.by, "requestedAt": req.at}
         return replace(inv, id=f"{inv.id}-{req.invocation_suffix}", trigger=trigger)
 
+    def _leader(self) -> bool:
+        return self.lease is None or self.lease.held()
+
     def run_forever(self, stop: threading.Event, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         while not stop.is_set():
             if self.lease is not None and not self.lease.held():
+                self.prepared.clear()  # a new term starts from what Redis says
+                self._rev = None
                 stop.wait(0.2)
                 continue
             try:
@@ -188,6 +298,9 @@ class Dispatcher:
                 if n:
                     log.info("dispatch: enqueued %d invocation(s)", n)
                 earliest = self.store.earliest()
+                if earliest is not None and earliest - now.timestamp() > 0.05 and self._leader():
+                    self.prepare(now, stop_at=earliest - 0.01)
+                    now = clock()
                 wait = self.settings.max_sleep if earliest is None else earliest - now.timestamp()
                 self.store.wait_for_poke(min(self.settings.max_sleep, max(0.0, wait)))
             except Exception:

@@ -43,6 +43,10 @@ class Lease:
     def held(self) -> bool:
         return self.clock() < self.valid_until
 
+    def lost(self) -> None:
+        """A fenced write found the lease another's: stop dispatching until a renewal succeeds."""
+        self.valid_until = 0.0
+
     def release(self) -> None:
         self.valid_until = 0.0
         try:

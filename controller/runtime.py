@@ -1,19 +1,27 @@
 """Wiring for the long-running controller: clients, the lease keeper, sync and dispatch loops.
 
-Threads share one stop Event; SIGTERM/SIGINT set it. The lease keeper renews every
-``lease_renew_every`` seconds; the dispatcher checks ``lease.held()`` before every enqueue, so a
-leader that cannot renew stops dispatching at once. Every controller runs the sync loop (writes
-are idempotent and per-job atomic); only the lease holder dispatches.
+Two processes, so that sync work never holds the dispatch loop's GIL (design §3, "nothing
+starves the lease"): the controller process runs the lease keeper and the dispatch loop (two
+threads sharing one stop Event; SIGTERM/SIGINT set it) and supervises a *sync process* that
+runs the sync loop with its own Redis connection and file watcher; a sync process that dies is
+started again (after a second). The lease keeper renews every ``lease_renew_every`` seconds; the
+dispatcher checks ``lease.held()`` before every batch and every commit is fenced by the lease
+token, so a leader that cannot renew stops dispatching at once, and one that was paused past
+its lease cannot write. Every controller runs the sync loop (writes are idempotent and per-job
+atomic); only the lease holder dispatches.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import multiprocessing
+import os
 import signal
 import socket
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +34,7 @@ from controller.lease import Lease
 from controller.settings import ControllerSettings
 from controller.sources.base import Source
 from controller.state.desired import DesiredStore
-from controller.state.schedule import ScheduleStore
+from controller.state.schedule import Fence, ScheduleStore
 from controller.sync import SyncLoop
 from worker.redis_url import RedisUrlError, redis_from_url
 
@@ -56,9 +64,12 @@ class Controller:
     def __post_init__(self) -> None:
         self.owner = self.owner or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         queue = Queue(self.settings.queue, connection=self.client)
-        self.sync = SyncLoop(self.source, DesiredStore(self.client, self.settings.keys), self.settings)
+        self.sync = SyncLoop(self.source, DesiredStore(self.client, self.settings.keys, remember=True), self.settings)
         self.lease = Lease(self.client, self.settings.keys.lease(), self.owner, self.settings.lease_ttl)
-        store = ScheduleStore(self.client, self.settings.keys, queue, self.settings.fired_ttl, self.settings.bounds)
+        fence = Fence(self.settings.keys.lease(), self.owner)
+        store = ScheduleStore(
+            self.client, self.settings.keys, queue, self.settings.fired_ttl, self.settings.bounds, fence
+        )
         self.dispatcher = Dispatcher(store, self.settings, self.lease)
 
     def once(self, now: datetime) -> tuple[Any, int]:
@@ -69,34 +80,42 @@ class Controller:
         return report, enqueued
 
     def run(self, watch_paths: tuple[str, ...] = (), poll: float | None = None) -> None:
-        stop, poke = threading.Event(), threading.Event()
+        stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        observer = None
-        if watch_paths:
-            from controller.sources.watch import watch
-
-            observer = watch(watch_paths, poke)
-        settings = self.settings
-        if poll:
-            from dataclasses import replace
-
-            self.sync.settings = replace(settings, resync_interval=poll)
+        settings = self.settings if not poll else replace(self.settings, resync_interval=poll)
         threads = [
-            threading.Thread(target=self.sync.run_forever, args=(stop, poke), daemon=True),
-            threading.Thread(target=self._keep_lease, args=(stop,), daemon=True),
-            threading.Thread(target=self.dispatcher.run_forever, args=(stop,), daemon=True),
+            threading.Thread(target=self._keep_lease, args=(stop,), daemon=True, name="lease"),
+            threading.Thread(target=self.dispatcher.run_forever, args=(stop,), daemon=True, name="dispatch"),
         ]
         for t in threads:
             t.start()
         log.info("controller %s running", self.owner)
-        while not stop.is_set():
-            stop.wait(0.5)
-        if observer is not None:
-            observer.stop()
+        self._supervise_sync(stop, settings, watch_paths)
         self.lease.release()
         for t in threads:
             t.join(timeout=settings.max_sleep + 2)
+
+    def _supervise_sync(self, stop: threading.Event, settings: ControllerSettings, watch: tuple[str, ...]) -> None:
+        """Keep one sync process running until ``stop``; then stop it (SIGTERM, then SIGKILL)."""
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited sockets or threads
+        child: Any = None
+        while not stop.is_set():
+            if child is None or not child.is_alive():
+                if child is not None:
+                    log.warning("sync process exited (code %s); starting it again", child.exitcode)
+                    stop.wait(1.0)
+                child = context.Process(
+                    target=sync_process, args=(settings, self.source, watch), name="cronplane-sync", daemon=True
+                )
+                child.start()
+            stop.wait(0.5)
+        if child is not None and child.is_alive():
+            child.terminate()
+            child.join(timeout=5)
+            if child.is_alive():
+                child.kill()
+                child.join()
 
     def _keep_lease(self, stop: threading.Event) -> None:
         leader = False
@@ -108,6 +127,44 @@ class Controller:
                 if now_leader:
                     self.client.lpush(self.settings.keys.poke(), "lease")
             stop.wait(self.settings.lease_renew_every)
+
+
+def sync_process(settings: ControllerSettings, source: Source, watch_paths: tuple[str, ...]) -> None:
+    """The sync process: the sync loop, its watcher and its memories, until SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop, poke = threading.Event(), threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    parent = os.getppid()
+    threading.Thread(target=_orphaned, args=(parent, stop, poke), daemon=True).start()
+    observer, changes = None, None
+    if watch_paths:
+        from controller.sources.watch import Changes, watch
+
+        changes = Changes()
+        observer = watch(watch_paths, poke, changes)
+    sync = SyncLoop(source, DesiredStore(connect(settings), settings.keys, remember=True), settings)
+    sync.after_pass = _freeze  # the memories are long-lived: keep them out of every collection
+    try:
+        sync.run_forever(stop, poke, changes=changes)
+    finally:
+        if observer is not None:
+            observer.stop()
+
+
+def _freeze() -> None:
+    """Collect the pass's garbage, then move what survives out of the collector's sight: the
+    memories of 100,000 jobs would otherwise be traversed by every full collection."""
+    gc.collect()
+    gc.freeze()
+
+
+def _orphaned(parent: int, stop: threading.Event, poke: threading.Event) -> None:
+    """Stop the sync process when the controller process is gone (even SIGKILLed)."""
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            stop.set()
+            poke.set()
 
 
 def utcnow() -> datetime:

@@ -21,7 +21,7 @@ class ControllerSettings:
     queue: str = DEFAULT_QUEUE
     region: str = "local"
     lease_ttl: float = 10.0  # seconds; a standby takes over within this after the leader dies
-    lease_renew_every: float = 3.0  # renew well before expiry
+    lease_renew_every: float = 2.5  # renew well before expiry: a gap stays under a third of the TTL
     resync_interval: float = 30.0  # periodic full sync pass, catches lost watch events
     debounce: float = 0.1  # coalesce bursts of file events (editors' atomic renames)
     git_poll: float = 15.0

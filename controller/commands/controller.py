@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = ControllerSettings.from_env(redis_url=redis_url(args))
     if args.lease_ttl:
-        settings = replace(settings, lease_ttl=args.lease_ttl, lease_renew_every=max(0.2, args.lease_ttl / 3))
+        settings = replace(settings, lease_ttl=args.lease_ttl, lease_renew_every=max(0.2, args.lease_ttl / 4))
     if args.git:
         settings = replace(settings, resync_interval=args.poll or settings.git_poll)
     elif args.poll:

@@ -26,8 +26,8 @@ from collections.abc import Collection as Names
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from controller.core import limits, rules
-from controller.core.manifest import Problem, field_name, parse_manifest
+from controller.core import limits, rules, yamlpos
+from controller.core.manifest import ParsedFile, Problem, field_name, parse_manifest
 from controller.core.model import (
     DEFAULT_COLLECTION,
     PERIOD_UNITS,
@@ -44,6 +44,7 @@ from controller.core.recurrence import Schedule
 from controller.core.zonetime import to_wall
 
 Locate = Callable[[SourceRef | None, Path], tuple[int, int]]
+_DEFAULT = _default_collection()  # one object, so memos keyed on the collection keep hitting
 
 
 @dataclass(frozen=True)
@@ -62,27 +63,101 @@ class LoadResult:
 
 
 def load_documents(files: Mapping[str, bytes], now: datetime) -> LoadResult:
-    parsed = [parse_manifest(path, data) for path, data in sorted(files.items())]
-    jobs = [j for p in parsed for j in p.jobs]
-    collections = [c for p in parsed for c in p.collections]
-    problems = [x for p in parsed for x in p.problems]
-    broken = {p.collection for p in problems if p.collection is not None}
-    documents = {(p.path, line): doc for p in parsed for line, doc in p.documents.items()}
+    return Loader().load(files, now)
 
-    def locate(source: SourceRef | None, path: Path) -> tuple[int, int]:
-        doc = documents.get((source.path, source.line)) if source else None
-        return doc.position(path) if doc else _start(source, path)
 
-    problems += check_set(jobs, collections, now, locate=locate, broken=broken)
-    bad_jobs = {p.job for p in problems if p.job is not None}
-    bad_colls = {p.collection for p in problems if p.collection is not None}
-    return LoadResult(
-        jobs=[j for j in jobs if j.key not in bad_jobs],
-        collections=[c for c in collections if c.name not in bad_colls],
-        problems=problems,
-        files=sorted(files),
-        warnings=[w for p in parsed for w in p.warnings if w.job not in bad_jobs],
-    )
+class Loader:
+    """``load_documents`` with a memory, for a process that loads the same files again and again.
+
+    ``Loader().load(files, now)`` *is* ``load_documents(files, now)``; a long-lived loader returns
+    an equal result for every input while skipping work that cannot change it (design §3, "cost
+    follows change"):
+
+    - a file whose bytes equal those of its last parse (the same object, or equal content) is not
+      parsed or validated again: its ``ParsedFile`` is kept, without its position tables, which
+      are rebuilt from the bytes only when a cross-file problem needs a line:column;
+    - a job's quota findings are kept while the job object (so its file), its collection object
+      and its "over the count" flag are the same, when they cannot depend on ``now`` (one-time
+      jobs and recurrences without a ``schedule``: the period is ``frequency × interval``).
+
+    - when every file is the very bytes object of the last load and nothing in that load read
+      ``now``, the last ``LoadResult`` itself is returned (so the planner can tell at a glance).
+
+    ``parses`` counts the files parsed (tests use it).
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, tuple[bytes, ParsedFile]] = {}
+        self._quota: dict[JobKey, tuple[Job, Collection, int, list[Problem]]] = {}
+        self._last: tuple[dict[str, bytes], LoadResult] | None = None  # only when it read no ``now``
+        self.parses = 0
+
+    def _same_files(self, files: Mapping[str, bytes]) -> LoadResult | None:
+        if self._last is None or len(self._last[0]) != len(files):
+            return None
+        last = self._last[0]
+        return self._last[1] if all(last.get(k) is v for k, v in files.items()) else None
+
+    def parse(self, path: str, data: bytes) -> ParsedFile:
+        hit = self._files.get(path)
+        if hit is not None and (hit[0] is data or hit[0] == data):
+            return hit[1]
+        self.parses += 1
+        parsed = parse_manifest(path, data)
+        self._files[path] = (data, dataclasses.replace(parsed, documents={}))
+        return parsed
+
+    def load(self, files: Mapping[str, bytes], now: datetime) -> LoadResult:
+        same = self._same_files(files)
+        if same is not None:
+            return same
+        parsed = [self.parse(path, data) for path, data in sorted(files.items())]
+        for gone in self._files.keys() - files.keys():
+            del self._files[gone]
+        jobs = [j for p in parsed for j in p.jobs]
+        collections = [c for p in parsed for c in p.collections]
+        problems = [x for p in parsed for x in p.problems]
+        broken = {p.collection for p in problems if p.collection is not None}
+        documents = {(p.path, line): doc for p in parsed for line, doc in p.documents.items()}
+
+        def locate(source: SourceRef | None, path: Path) -> tuple[int, int]:
+            if source is None:
+                return _start(source, path)
+            if (source.path, source.line) not in documents and source.path in files:
+                for again in yamlpos.load_documents(files[source.path])[0]:  # a kept parse: positions again
+                    documents[(source.path, again.line)] = again
+            found = documents.get((source.path, source.line))
+            return found.position(path) if found else _start(source, path)
+
+        memo: dict[JobKey, tuple[Job, Collection, int, list[Problem]]] = {}
+        read_now = [False]
+
+        def quota(job: Job, coll: Collection, position: int, at: Locate) -> list[Problem]:
+            over = position if position > coll.quota.max_job_count else 0  # the message names it
+            hit = self._quota.get(job.key)
+            if hit is not None and hit[0] is job and hit[1] is coll and hit[2] == over:
+                memo[job.key] = hit
+                return hit[3]
+            found = _job_quota(job, coll, position, now, at)
+            if _period_uses_now(job.spec.timing):
+                read_now[0] = True
+            else:
+                memo[job.key] = (job, coll, over, found)
+            return found
+
+        problems += check_set(jobs, collections, now, locate=locate, broken=broken, quota=quota)
+        self._quota = memo
+        bad_jobs = {p.job for p in problems if p.job is not None}
+        bad_colls = {p.collection for p in problems if p.collection is not None}
+        result = LoadResult(
+            jobs=[j for j in jobs if j.key not in bad_jobs],
+            collections=[c for c in collections if c.name not in bad_colls],
+            problems=problems,
+            files=sorted(files),
+            warnings=[w for p in parsed for w in p.warnings if w.job not in bad_jobs],
+        )
+        self._last = None if read_now[0] else (dict(files), result)
+        return result
 
 
 def check_set(
@@ -92,13 +167,14 @@ def check_set(
     *,
     locate: Locate | None = None,
     broken: Names[str] = (),
+    quota: Callable[[Job, Collection, int, Locate], list[Problem]] | None = None,
 ) -> list[Problem]:
     """Duplicates, undefined or invalid collections, plan quotas. ``broken``: collections whose
     own document is invalid (their jobs wait); ``locate`` finds a field's line:column."""
     at = locate or _start
     problems, duplicated = _duplicate_collections(collections, at)
     defined = {c.name: c for c in collections if c.name not in duplicated}
-    defined.setdefault(DEFAULT_COLLECTION, _default_collection())
+    defined.setdefault(DEFAULT_COLLECTION, _DEFAULT)
     unusable = set(broken) | duplicated
     first: dict[JobKey, Job] = {}
     counts: dict[str, int] = {}
@@ -120,7 +196,10 @@ def check_set(
             problems.append(_problem(job, at, ("metadata", "collection"), message))
         else:
             counts[name] = counts.get(name, 0) + 1
-            problems += _job_quota(job, defined[name], counts[name], now, at)
+            if quota is None:
+                problems += _job_quota(job, defined[name], counts[name], now, at)
+            else:
+                problems += quota(job, defined[name], counts[name], at)
     return problems
 
 
@@ -197,6 +276,14 @@ def job_period(timing: Timing, now: datetime) -> timedelta | None:
     return None if timing.is_one_time else _shortest_gap(timing, now)
 
 
+def _period_uses_now(timing: Timing) -> bool:
+    """Whether ``job_period`` samples occurrences from ``now`` (so its answer may change with it)."""
+    rec = timing.recurrence
+    if rec is not None:
+        return rec.schedule is not None
+    return not timing.is_one_time
+
+
 def _shortest_gap(timing: Timing, now: datetime) -> timedelta | None:
     zone = timing.zone
     occurrences = [o.at for o in Schedule(timing, now).upcoming(limits.QUOTA_SAMPLES)]
@@ -231,4 +318,4 @@ def _start(source: SourceRef | None, path: Path) -> tuple[int, int]:
     return (source.line if source else 1, 1)
 
 
-__all__ = ["LoadResult", "Problem", "check_set", "job_period", "load_documents"]
+__all__ = ["LoadResult", "Loader", "Problem", "check_set", "job_period", "load_documents"]

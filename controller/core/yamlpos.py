@@ -20,6 +20,7 @@ MAX_DEPTH = 64
 
 Path = tuple[str | int, ...]
 MERGE_TAG = "tag:yaml.org,2002:merge"
+STR_TAG = "tag:yaml.org,2002:str"
 
 
 # libyaml's parser when PyYAML has it (about 4x faster), the pure-Python one otherwise.
@@ -121,6 +122,8 @@ class _Builder:
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
+        if node.tag == STR_TAG:  # what SafeConstructor's str constructor returns, without its bookkeeping
+            return node.value
         return self.loader.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[Any, Any]:

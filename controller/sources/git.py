@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from controller.sources.base import Snapshot, SourceError
-from controller.sources.directory import SUFFIXES, read_tree
+from controller.sources.directory import SUFFIXES, FileCache, read_tree
 
 
 def git(*args: str, cwd: str | Path | None = None) -> str:
@@ -30,6 +30,7 @@ def git(*args: str, cwd: str | Path | None = None) -> str:
 class GitSource:
     def __init__(self, repo: str, branch: str, workdir: Path, subdir: str = "."):
         self.repo, self.branch, self.workdir, self.subdir = repo, branch, workdir, subdir
+        self.cache = FileCache()  # git reset rewrites only the files that changed
 
     def read(self) -> Snapshot:
         if not (self.workdir / ".git").exists():
@@ -39,7 +40,7 @@ class GitSource:
         git("reset", "--quiet", "--hard", f"origin/{self.branch}", cwd=self.workdir)
         sha = git("rev-parse", "HEAD", cwd=self.workdir).strip()
         root = self.workdir / self.subdir
-        files, problems = read_tree([str(root)])
+        files, problems = read_tree([str(root)], self.cache)
         rel = {str(Path(p).relative_to(self.workdir)): data for p, data in files.items()}
         return Snapshot(rel, sha, problems)
 

@@ -5,16 +5,26 @@ status fields, deletions) is in the plan. Each job's commands stay together insi
 (several jobs share a MULTI round trip), so the dispatch loop never sees half a job. Records go
 through their codecs in ``worker.records``; key names are in ``controller.state.keys``. Only
 secret *references* are ever written (manifests hold nothing else).
+
+Observing costs what changed: every apply batch appends the names it wrote to a change log
+(``{p}:desired-rev``, a counter, and ``{p}:desired-log``, a capped stream, in the same MULTI).
+A long-lived store keeps what it observed and, on the next pass, re-reads only the jobs and
+collections the log names since then; when the log cannot prove that nothing else changed (the
+counter is missing or went back, an entry was trimmed away) it reads everything again. Objects
+that were not re-read are the same objects as last time, which lets the planner's memo see at a
+glance that a job is unchanged. ``full_reads`` and ``partial_reads`` count the two (tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from controller.core.reconcile.plan import Action, CollectionRow, JobRow, Observed, ObservedJob, Plan
+from controller.state import changelog
 from controller.state.keys import ControllerKeys
 from controller.state.sync_record import SyncRecord
 from worker.records import C_NEXT_AT, SYNC_FIELDS, CollectionRecord, JobRecord, SyncStatus
@@ -22,16 +32,72 @@ from worker.records import C_NEXT_AT, SYNC_FIELDS, CollectionRecord, JobRecord, 
 BATCH = 500  # job writes per MULTI round trip
 
 
+@dataclass
+class _Seen:
+    """What the store observed, as of change-log revision ``rev`` (stream entry ``last_id``)."""
+
+    rev: int
+    last_id: str
+    jobs: dict[str, ObservedJob]
+    collections: dict[str, CollectionRecord]
+    handed: Observed | None = None  # the Observed last handed out, while nothing changed
+
+
 class DesiredStore:
-    def __init__(self, client: redis.Redis, keys: ControllerKeys):
-        self.r, self.keys = client, keys
+    def __init__(self, client: redis.Redis, keys: ControllerKeys, *, remember: bool = False):
+        self.r, self.keys, self.remember = client, keys, remember
+        self._seen: _Seen | None = None
+        self.full_reads = self.partial_reads = 0
 
     # -- observe ---------------------------------------------------------------------------
     def observed(self) -> Observed:
-        return Observed(self._jobs(), self._collections(), bool(self.r.exists(self.keys.prune_allowed())))
+        allowance = bool(self.r.exists(self.keys.prune_allowed()))
+        seen = self._refresh() if self.remember else None
+        if seen is None:
+            rev, last_id = changelog.head(self.r, self.keys)
+            seen = _Seen(rev, last_id, self._jobs(), self._collections())
+            self.full_reads += 1
+            if self.remember:
+                self._seen = seen
+        if seen.handed is None or seen.handed.prune_allowance != allowance:
+            seen.handed = Observed(dict(seen.jobs), dict(seen.collections), allowance)
+        return seen.handed
+
+    def _refresh(self) -> _Seen | None:
+        """The remembered observation brought up to date from the change log, or None."""
+        seen = self._seen
+        if seen is None:
+            return None
+        changed = changelog.changes_since(self.r, self.keys, seen.rev, seen.last_id)
+        if changed is None:
+            return None
+        if changed.rev != seen.rev:
+            seen.rev, seen.last_id, seen.handed = changed.rev, changed.last_id, None
+            self._reload(seen, sorted(changed.names))
+            self.partial_reads += 1
+        return seen
+
+    def _reload(self, seen: _Seen, names: list[str]) -> None:
+        jobs = [n for n in names if "/" in n]  # job keys are <collection>/<name>; collections have no /
+        colls = [n for n in names if "/" not in n]
+        members = self.r.smismember(self.keys.jobs(), jobs) if jobs else []
+        found = self._read_jobs([n for n, m in zip(jobs, members, strict=True) if m])
+        for name in jobs:
+            if name in found:
+                seen.jobs[name] = found[name]
+            else:
+                seen.jobs.pop(name, None)
+        records = self._read_collections(colls) if colls else {}
+        for name in colls:
+            if name in records:
+                seen.collections[name] = records[name]
+            else:
+                seen.collections.pop(name, None)
 
     def _jobs(self) -> dict[str, ObservedJob]:
-        names = sorted(_s(m) for m in self.r.smembers(self.keys.jobs()))
+        return self._read_jobs(sorted(_s(m) for m in self.r.smembers(self.keys.jobs())))
+
+    def _read_jobs(self, names: Sequence[str]) -> dict[str, ObservedJob]:
         rows = self._pipelined(
             names, lambda p, n: (p.hgetall(self.keys.job(n)), p.hmget(self.keys.status(n), *SYNC_FIELDS))
         )
@@ -44,7 +110,9 @@ class DesiredStore:
         return out
 
     def _collections(self) -> dict[str, CollectionRecord]:
-        names = sorted(_s(m) for m in self.r.smembers(self.keys.collections()))
+        return self._read_collections(sorted(_s(m) for m in self.r.smembers(self.keys.collections())))
+
+    def _read_collections(self, names: Sequence[str]) -> dict[str, CollectionRecord]:
         rows = self._pipelined(names, lambda p, n: (p.hgetall(self.keys.collection(n)),))
         records = (CollectionRecord.from_redis(n, row) for n, (row,) in zip(names, rows, strict=True))
         return {c.name: c for c in records if c is not None}
@@ -61,23 +129,29 @@ class DesiredStore:
     def apply(self, plan: Plan) -> list[str]:
         """Write every row's writes; returns the keys of the jobs written."""
         written: list[str] = []
-        pipe, pending = self.r.pipeline(transaction=True), 0
+        pipe, batch = self.r.pipeline(transaction=True), []
         for c in plan.collections:
-            pending += self._collection(pipe, c)
+            if self._collection(pipe, c):
+                batch.append(c.name)
         for row in plan.jobs:
             if row.writes:
                 self._job(pipe, row)
                 written.append(row.key)
-                pending += 1
-            if pending >= BATCH:
-                self._poke(pipe)
-                pipe.execute()
-                pending = 0
+                batch.append(row.key)
+            if len(batch) >= BATCH:
+                self._end_batch(pipe, batch)
+                batch = []
         if plan.prune.uses_allowance and plan.of(Action.DELETE):
             pipe.delete(self.keys.prune_allowed())
-        self._poke(pipe)
-        pipe.execute()
+        self._end_batch(pipe, batch)
         return written
+
+    def _end_batch(self, pipe: Any, names: list[str]) -> None:
+        """The batch's change-log entry and a poke, in the batch's MULTI; then EXEC."""
+        if names:
+            changelog.append(pipe, self.keys, names)
+            self._poke(pipe)
+        pipe.execute()
 
     def _job(self, pipe: Any, row: JobRow) -> None:
         name = row.key

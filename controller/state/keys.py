@@ -26,6 +26,9 @@ Layout (``{job}`` is ``<collection>/<name>``):
                                    TTL, so it expires by itself (controller.state.overrides)
     {p}:suspend-collection:{name}  the same for a whole collection
 
+    {p}:desired-rev          STRING change-log revision: +1 per apply batch
+    {p}:desired-log          STREAM capped change log: per apply batch, its revision and the job
+                                   and collection names it wrote (observing re-reads only those)
 """
 
 from __future__ import annotations
@@ -70,3 +73,9 @@ class ControllerKeys(Keys):
 
     def suspend_collection(self, name: str) -> str:
         return f"{self.prefix}:suspend-collection:{name}"
+
+    def desired_rev(self) -> str:
+        return f"{self.prefix}:desired-rev"
+
+    def desired_log(self) -> str:
+        return f"{self.prefix}:desired-log"

@@ -7,6 +7,12 @@ any replay window, since RQ forgets finished jobs after their result TTL) togeth
 cursor, atomically, and only if the job's generation is still the one the cursor belongs to.
 Job and cursor records are read and written through their codecs (``worker.records``); the
 status fields written here are the dispatch side's only (``DISPATCH_FIELDS``).
+
+Fencing (design §3): with a ``Fence`` (the lease key and this leader's token), every write of
+dispatch — the batch commit, the one-job enqueue, the advance — WATCHes the lease key and checks
+the token before its MULTI, so a leader that was paused past its lease (SIGSTOP, a long GC) and
+wakes up after another controller took the lease cannot commit: the new leader's ``SET`` of the
+key aborts the old leader's EXEC, and a token that is already another's raises ``LeaseLost``.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ from typing import Any
 
 import redis
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
 
+from controller.state import changelog
 from controller.state.keys import ControllerKeys
 from worker.contract import TASK, HistoryEntry, Invocation, add_history
 from worker.records import (
@@ -53,12 +59,25 @@ for i = 5, #ARGV, 7 do
 end
 return (#ARGV - 4) / 7
 """
-# The cursors' generations (ARGV[1] = the field name), read inside the WATCH of a batch commit.
+# The cursors' generations and next instants (ARGV = the field names), read inside the WATCH of
+# a batch commit, as "generation:nextAt".
 _GENERATIONS = """
 local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('hget', key, ARGV[1]) or '' end
+for i, key in ipairs(KEYS) do
+  out[i] = (redis.call('hget', key, ARGV[1]) or '') .. ':' .. (redis.call('hget', key, ARGV[2]) or '')
+end
 return out
 """
+
+
+class LeaseLost(Exception):
+    """The dispatch lease is not (or no longer) this controller's: nothing was written."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    key: str  # the lease key
+    token: str  # this leader's owner id, the lease's value while it holds it
 
 
 @dataclass(frozen=True)
@@ -89,14 +108,38 @@ class Dispatch:
     last_schedule_time: str | None  # the dispatch side's status field (ISO), None = unchanged
     counters: dict[str, int]
     history: list[HistoryEntry]
+    data: list[Any] | None = None  # the RQ jobs, prepared ahead of the due time (``Queue.prepare_data``)
 
 
 class ScheduleStore:
     def __init__(
-        self, client: redis.Redis, keys: ControllerKeys, queue: Queue, fired_ttl: int, bounds: Bounds | None = None
+        self,
+        client: redis.Redis,
+        keys: ControllerKeys,
+        queue: Queue,
+        fired_ttl: int,
+        bounds: Bounds | None = None,
+        fence: Fence | None = None,
     ):
         self.r, self.keys, self.queue, self.fired_ttl = client, keys, queue, fired_ttl
         self.bounds = bounds or Bounds()
+        self.fence = fence
+
+    def _watch(self, pipe: Any, *keys: str) -> None:
+        """WATCH ``keys`` and the lease; raise ``LeaseLost`` unless the lease is ours (fencing)."""
+        if self.fence is None:
+            pipe.watch(*keys)
+            return
+        pipe.watch(self.fence.key, *keys)
+        if _s(pipe.get(self.fence.key) or b"") != self.fence.token:
+            pipe.reset()
+            raise LeaseLost(f"the dispatch lease is not held by {self.fence.token}")
+
+    def desired_rev(self) -> int:
+        return int(self.r.get(self.keys.desired_rev()) or 0)
+
+    def changelog_head(self) -> tuple[int, str]:
+        return changelog.head(self.r, self.keys)
 
     def earliest(self) -> float | None:
         first = self.r.zrange(self.keys.due(), 0, 0, withscores=True)
@@ -104,6 +147,10 @@ class ScheduleStore:
 
     def due_names(self, now: float, limit: int) -> list[str]:
         rows = self.r.zrangebyscore(self.keys.due(), "-inf", now, start=0, num=limit)
+        return [_s(n) for n in rows]
+
+    def due_between(self, after: float, until: float, limit: int) -> list[str]:
+        rows = self.r.zrangebyscore(self.keys.due(), f"({after}", until, start=0, num=limit)
         return [_s(n) for n in rows]
 
     def load(self, names: Sequence[str]) -> list[DueJob | str]:
@@ -125,24 +172,25 @@ class ScheduleStore:
         return _s(value) if value else None
 
     def enqueue(self, inv: Invocation) -> bool:
-        """Enqueue once; False when the occurrence was already enqueued (marker or RQ job)."""
-        if self.r.exists(self.keys.fired(inv.id)):
-            return False
-        try:
-            self.queue.enqueue(
-                TASK,
-                inv.to_dict(),
-                job_id=inv.id,
-                unique=True,
-                description=inv.id,
-                job_timeout=self.bounds.job_timeout,
-                result_ttl=self.bounds.result_ttl,
-                failure_ttl=self.bounds.failure_ttl,
-                retry=Retry(max=self.bounds.abandoned_retries),
-            )
-        except DuplicateJobError:
-            return False
-        return True
+        """Enqueue once; False when the occurrence was already enqueued (marker or RQ job).
+
+        One transaction: WATCH the lease, the marker and the RQ job key, check none exists, then
+        the RQ job in a MULTI (RQ's own ``unique=True`` check, made fenced).
+        """
+        fired, job_key = self.keys.fired(inv.id), self.queue.job_class.key_for(inv.id)
+        for _ in range(10):
+            with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    self._watch(pipe, fired, job_key)
+                    if pipe.exists(fired, job_key):
+                        return False
+                    pipe.multi()
+                    self.queue.enqueue_many([self._data(inv)], pipeline=pipe)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue  # the lease or the job changed under us: look again
+        return False
 
     def advance(self, d: Dispatch) -> bool:
         """Markers + cursor + due index + status of one job in one transaction; False if the job
@@ -150,7 +198,7 @@ class ScheduleStore:
         sched = self.keys.cursor(d.due.name)
         with self.r.pipeline(transaction=True) as pipe:
             try:
-                pipe.watch(sched)
+                self._watch(pipe, sched)
                 if _s(pipe.hget(sched, C_GENERATION) or b"") != str(d.due.cursor.generation):
                     return False
                 pipe.multi()
@@ -160,7 +208,7 @@ class ScheduleStore:
                 return False
         return True
 
-    def commit(self, batch: Sequence[Dispatch]) -> tuple[int, list[Dispatch]] | None:
+    def commit(self, batch: Sequence[Dispatch], rev: int | None = None) -> tuple[int, list[Dispatch]] | None:
         """Enqueue and advance a batch in one optimistic transaction.
 
         WATCHes every cursor of the batch, skips occurrences already marked (fired), then queues
@@ -169,6 +217,11 @@ class ScheduleStore:
         caller hands to the one-job path: it enqueues first and advances only a cursor that is
         still the one it loaded, so a sync's new cursor is kept. None when a watched key changed
         before EXEC (a concurrent dispatcher): the whole batch takes the one-job path.
+
+        With ``rev`` (the batch was prepared ahead, as of change-log revision ``rev``), the
+        change-log revision is watched too and must still be ``rev``: any sync write since the
+        preparation (an edit, a delete, a re-enabled job) returns None before anything is written.
+        Raises ``LeaseLost`` when fenced and the lease is not ours.
         """
         invs = [inv for d in batch for inv in d.invocations]
         fired_keys = [self.keys.fired(inv.id) for inv in invs]
@@ -177,16 +230,20 @@ class ScheduleStore:
             try:
                 # Watching the cursors is enough: whoever enqueues an occurrence also moves its job's
                 # cursor in the same MULTI, so a concurrent dispatcher's EXEC fails here.
-                pipe.watch(*sched_keys)
+                watched = [*sched_keys, self.keys.desired_rev()] if rev is not None else sched_keys
+                self._watch(pipe, *watched)
+                if rev is not None and int(pipe.get(self.keys.desired_rev()) or 0) != rev:
+                    pipe.reset()
+                    return None
                 already = {inv.id for inv, v in zip(invs, pipe.mget(fired_keys) if invs else [], strict=True) if v}
-                gens = pipe.eval(_GENERATIONS, len(sched_keys), *sched_keys, C_GENERATION)
-                current = [_s(g or b"") == str(d.due.cursor.generation) for d, g in zip(batch, gens, strict=True)]
+                gens = pipe.eval(_GENERATIONS, len(sched_keys), *sched_keys, C_GENERATION, C_NEXT_AT)
+                current = [_current(d, _s(g or b"")) for d, g in zip(batch, gens, strict=True)]
                 fresh = [d for d, ok in zip(batch, current, strict=True) if ok]
                 stale = [d for d, ok in zip(batch, current, strict=True) if not ok]
                 pipe.multi()
                 todo = [inv for d in fresh for inv in d.invocations if inv.id not in already]
                 if todo:
-                    self.queue.enqueue_many([self._data(inv) for inv in todo], pipeline=pipe)
+                    self.queue.enqueue_many(self._datas(fresh, already), pipeline=pipe)
                 fired = [self.keys.fired(inv.id) for d in fresh for inv in d.invocations]
                 if fired:
                     pipe.eval(_MARK, len(fired), *fired, self.fired_ttl)
@@ -198,6 +255,13 @@ class ScheduleStore:
             except redis.WatchError:
                 return None
         return len(todo), stale
+
+    def _datas(self, batch: Sequence[Dispatch], already: set[str]) -> list[Any]:
+        out = []
+        for d in batch:
+            datas = d.data if d.data is not None else [self._data(inv) for inv in d.invocations]
+            out += [data for inv, data in zip(d.invocations, datas, strict=True) if inv.id not in already]
+        return out
 
     def _data(self, inv: Invocation) -> Any:
         return Queue.prepare_data(
@@ -262,6 +326,15 @@ class ScheduleStore:
 
 
 _CURSOR_FIELDS = (C_NEXT_AT, C_NUMBER, C_NEXT_RUNS, D_LAST_SCHEDULE_TIME)
+
+
+def _current(d: Dispatch, stored: str) -> bool:
+    """The cursor is still the one ``d`` was decided from: same generation, and for a dispatch
+    prepared ahead also the same next instant (dispatch may have moved it since)."""
+    generation, _, next_at = stored.partition(":")
+    if generation != str(d.due.cursor.generation):
+        return False
+    return d.data is None or next_at == ("" if d.due.cursor.next_at is None else str(d.due.cursor.next_at))
 
 
 def _s(v: Any) -> str:
