@@ -13,7 +13,7 @@ import pytest
 
 from controller.client import ApiError, Client
 from tests.peers.ports import free_port, stop_process, wait_for_port
-from tests.peers.rq_worker import ROOT
+from tests.peers.rq_worker import ROOT, wait_until
 from tests.peers.serve import ADMIN_TOKEN, READ_TOKEN, env_for, serving
 
 MANIFEST = """apiVersion: cronplane/v1
@@ -129,6 +129,9 @@ def test_controller_and_worker_expose_metrics_and_probes(redis_url: str, tmp_pat
             wait_for_port(port, timeout=30)
             assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
             assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["checks"] == {"redis": "ok"}
+        # the controller's sync process writes the job shortly after the port opens
+        synced = 'cronplane_invocations_total{job="default/nightly"'
+        wait_until(lambda: synced in httpx.get(f"http://127.0.0.1:{ports[0]}/metrics").text, timeout=30)
         controller = httpx.get(f"http://127.0.0.1:{ports[0]}/metrics").text
         for name in (
             "cronplane_sync_pass_seconds",
