@@ -160,9 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = int(os.environ.get("CRONPLANE_BENCH_ROUNDS", "3"))
     configs: dict[str, int | None] = {"default (one per core)": None, "1": 1, "2": 2, "4": 4}
     with tempfile.TemporaryDirectory(prefix="cronplane-wbench-") as tmp:
-        proc, client = start_redis(Path(tmp))
-        port = client.connection_pool.connection_kwargs["port"]
-        url = f"redis://127.0.0.1:{port}/0"
+        proc, client, url = start_redis(Path(tmp))
         env = {**os.environ, "REDIS_URL": url, "PYTHONPATH": str(ROOT)}
         target_port = free_port()
         target = subprocess.Popen([sys.executable, "-m", "benchmarks.http_target", str(target_port)], cwd=ROOT, env=env)
