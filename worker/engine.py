@@ -167,7 +167,9 @@ class CronplaneWorker(BaseWorker):
             for job in claimed:
                 self.inflight[job.id] = (job, asyncio.create_task(self._run_job(job)))
             worked = worked or bool(claimed)
-            if burst and not claimed and not self.inflight:
+            # Done only when a claim that asked for jobs found none (a claim of 0 while full can
+            # return while the jobs in flight all finish: the queue may still hold work).
+            if burst and free > 0 and not claimed and not self.inflight:
                 break
             if claimed and len(claimed) == free:
                 await self._wait_for_room()
