@@ -29,7 +29,6 @@ from pathlib import Path
 import redis
 from rq import Queue, Retry
 
-from benchmarks.proc import start_redis as proc_start_redis
 from benchmarks.proc import (
     controller,
     median,
@@ -38,6 +37,7 @@ from benchmarks.proc import (
     wait,
     write_manifests,
 )
+from benchmarks.proc import start_redis as proc_start_redis
 from controller.core.invocation import build_invocation
 from controller.core.model import JobKey
 from controller.core.recurrence import Occurrence

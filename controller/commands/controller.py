@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
     src.add_argument("--git", metavar="REPO", help="repository URL or path; the controller keeps its own checkout")
     p.add_argument("--branch", help="git branch to follow (default main)")
     p.add_argument("--path", help="manifest directory inside the repository (default: all)")
-    p.add_argument("--poll", type=float, help="git fetch / full resync interval in seconds (default 15 / 300 with the watcher)")
+    p.add_argument("--poll", type=float, help="git fetch / full resync seconds (default 15 / 300)")
     p.add_argument("--checkout", help="where to keep the git checkout (default: a temporary directory)")
     p.add_argument("--once", action="store_true", help="one sync pass and one dispatch pass, then exit")
     p.add_argument("--now", help="with --once: act as of this ISO 8601 instant")
