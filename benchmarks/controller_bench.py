@@ -32,12 +32,12 @@ from rq import Queue, Retry
 from benchmarks.proc import (
     controller,
     median,
+    start_redis,  # the worker benchmark imports it from here too
     stop,
     synced_after,
     wait,
     write_manifests,
 )
-from benchmarks.proc import start_redis as proc_start_redis
 from controller.core.invocation import build_invocation
 from controller.core.model import JobKey
 from controller.core.recurrence import Occurrence
@@ -45,12 +45,6 @@ from worker.contract import TASK
 from worker.records import Bounds
 
 QUEUE = "cronplane"
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], redis.Redis]:
-    """A private redis-server and a client (the worker benchmark uses it)."""
-    proc, client, _ = proc_start_redis(workdir)
-    return proc, client
 
 
 def payloads(n: int, due: float) -> list[tuple[str, dict[str, object]]]:
@@ -178,7 +172,7 @@ def run(n: int, rounds: int, lead: float) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {k: [] for k in ("raw", "rq", "rqs", "clear", "sync")}
     with tempfile.TemporaryDirectory(prefix="cronplane-herd-") as tmp_s:
         tmp = Path(tmp_s)
-        proc, client, url = proc_start_redis(tmp)
+        proc, client, url = start_redis(tmp)
         steps: list[tuple[str, Callable[[], float]]] = [
             ("raw", lambda: raw_rq(client, n)),
             ("clear", lambda: cronplane_round(client, url, n, tmp, False, lead)),

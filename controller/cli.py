@@ -13,7 +13,24 @@ from collections.abc import Sequence
 
 from controller.errors import CronplaneError
 
-COMMANDS = ("validate", "next", "plan", "apply", "controller", "worker", "history", "status", "demo")
+COMMANDS = (
+    "validate",
+    "next",
+    "plan",
+    "apply",
+    "controller",
+    "worker",
+    "history",
+    "status",
+    "serve",
+    "get",
+    "describe",
+    "run-now",
+    "suspend",
+    "resume",
+    "delete",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cronplane {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"controller.commands.{name}")
+        module = importlib.import_module(f"controller.commands.{name.replace('-', '_')}")
         module.register(sub)
     return parser
 

@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from rq.command import send_stop_job_command
@@ -34,8 +35,9 @@ from controller.core.recurrence import Occurrence, Schedule
 from controller.lease import Lease
 from controller.settings import ControllerSettings
 from controller.state.changelog import changes_since
+from controller.state.overrides import OverrideStore, RunRequest, Suspension
 from controller.state.schedule import Dispatch, DueJob, LeaseLost, ScheduleStore
-from worker.contract import MAIN_ACTION, HistoryEntry, HistoryStatus, invocation_id
+from worker.contract import MAIN_ACTION, HistoryEntry, HistoryStatus, Invocation, invocation_id
 from worker.records import D_MISSED_COUNT, D_SKIPPED_COUNT
 
 log = logging.getLogger("cronplane.dispatch")
@@ -66,16 +68,20 @@ class Dispatcher:
             return 0
 
     def _run_pass(self, now: datetime) -> int:
-        enqueued = 0
+        enqueued = self._run_now()  # operator overrides first (see _run_now)
         while True:
             if self.lease is not None and not self.lease.held():
                 return enqueued  # lost the lease: stop at once
             names = self.store.due_names(now.timestamp(), self.settings.max_dispatch_batch)
             if not names:
                 return enqueued
+            suspended = OverrideStore(self.store.r, self.store.keys).suspensions(names)  # override: suspend
+            for name in suspended:  # a suspended job is decided now (its occurrences are skipped)
+                self.prepared.pop(name, None)
             done, names_left = self._commit_prepared(names, now)
             enqueued += done
-            batch = [d for item in self.store.load(names_left) if (d := self._decide(item, now)) is not None]
+            loaded = self.store.load(names_left)
+            batch = [d for item in loaded if (d := self._decide(item, now, suspended)) is not None]
             enqueued += self._commit(batch)
             if len(names) < self.settings.max_dispatch_batch:
                 return enqueued
@@ -106,7 +112,7 @@ class Dispatcher:
                 ready.append(hit[0])
         if not ready or self._rev is None:
             return 0, names
-        committed = self.store.commit(ready, rev=self._rev[0])
+        committed = self.store.commit(ready, self._rev[0])
         if committed is None:  # a sync write since the preparation: decide them again
             return 0, names
         done, stale = committed
@@ -159,7 +165,9 @@ class Dispatcher:
         self.prepared[item.name] = (d, until)
         return 1
 
-    def _decide(self, item: DueJob | str, now: datetime) -> Dispatch | None:
+    def _decide(
+        self, item: DueJob | str, now: datetime, suspended: dict[str, Suspension] | None = None
+    ) -> Dispatch | None:
         if isinstance(item, str) or not item.record.active or item.cursor.next_at is None:
             self.store.drop(item if isinstance(item, str) else item.name)
             return None
@@ -169,6 +177,9 @@ class Dispatcher:
         cursor = Occurrence(datetime.fromtimestamp(item.cursor.next_at, UTC), item.cursor.number)
         running = self.store.running(item.name) if spec.concurrency_policy is not ConcurrencyPolicy.ALLOW else None
         d = decide(spec, schedule, cursor, now, running=running is not None, max_catch_up=self.settings.max_catch_up)
+        suspension = (suspended or {}).get(item.name)
+        if suspension is not None:
+            d = _suspend(d)
         if d.stop_running and running:
             send_stop_job_command(self.store.r, running)
         key = JobKey.parse(item.name)
@@ -185,7 +196,8 @@ class Dispatcher:
             for i, occ in enumerate(d.run)
         ]
         history = [self._entry(key, o, "missed", now, item) for o in d.missed[-MAX_MISSED_ENTRIES:]]
-        history += [self._entry(key, o, "skipped", now, item) for o in d.skipped]
+        why = f"skipped: {suspension.describe()}" if suspension else None
+        history += [self._entry(key, o, "skipped", now, item, why) for o in d.skipped]
         return Dispatch(
             item,
             invs,
@@ -211,8 +223,10 @@ class Dispatcher:
             counters[D_SKIPPED_COUNT] = len(d.skipped)
         return counters
 
-    def _entry(self, key: JobKey, occ: Occurrence, status: HistoryStatus, now: datetime, due: DueJob) -> HistoryEntry:
-        why = (
+    def _entry(
+        self, key: JobKey, occ: Occurrence, status: HistoryStatus, now: datetime, due: DueJob, why: str | None = None
+    ) -> HistoryEntry:
+        why = why or (
             "missed: later than the starting deadline"
             if status == "missed"
             else "skipped: the previous invocation is still running (concurrencyPolicy forbid)"
@@ -231,6 +245,42 @@ class Dispatcher:
             git_sha=due.record.git_sha or None,
             generation=due.record.generation,
         )
+
+    # --- operator overrides (controller.state.overrides): run-now ------------------------------
+    # A run-now is one extra invocation through the normal path (RQ, worker, history) that does
+    # not move the schedule, its cursor or count (reference §7.4). Crash window: enqueue first
+    # (deterministic id, RQ unique), then drop the request; a crash in between re-enqueues the
+    # same id on the next pass, which RQ absorbs.
+    def _run_now(self) -> int:
+        if self.lease is not None and not self.lease.held():
+            return 0
+        overrides = OverrideStore(self.store.r, self.store.keys)
+        enqueued = 0
+        for req in overrides.pending_runs():
+            inv = self._manual_invocation(req)
+            if inv is not None and self.store.enqueue(inv):
+                enqueued += 1
+                log.info("run-now: enqueued %s (asked by %s: %s)", inv.id, req.by, req.reason)
+            overrides.done_run(req.id)
+        return enqueued
+
+    def _manual_invocation(self, req: RunRequest) -> Invocation | None:
+        job = self.store.job_for_run_now(req.job)
+        if job is None:
+            log.warning("run-now: %s no longer exists; request %s dropped", req.job, req.id)
+            return None
+        at = datetime.fromisoformat(req.at.replace("Z", "+00:00"))
+        inv = build_invocation(
+            JobKey.parse(req.job),
+            job.spec,
+            Occurrence(at, 0),  # repeatCount 0: outside the schedule's count
+            generation=job.generation,
+            git_sha=job.git_sha or None,
+            final=False,
+            region=self.settings.region,
+        )
+        trigger = {"kind": "manual", "reason": req.reason, "by": req.by, "requestedAt": req.at}
+        return replace(inv, id=f"{inv.id}-{req.invocation_suffix}", trigger=trigger)
 
     def _leader(self) -> bool:
         return self.lease is None or self.lease.held()
@@ -256,3 +306,8 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatch pass failed")
                 stop.wait(1.0)
+
+
+def _suspend(d: Decision) -> Decision:
+    """Override: suspend. What would run is recorded as skipped; the cursor advances as usual."""
+    return replace(d, skipped=d.skipped + d.run, run=[], stop_running=False)

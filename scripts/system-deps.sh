@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cronplane's tests need, only when something is missing.
 # redis-server: tests start their own server; nodejs/npm: Azurite (Storage Queue peer);
-# gcc + python3-dev: python-qpid-proton (Service Bus AMQP test peer) builds from source; git: git mode.
+# gcc + python3-dev: python-qpid-proton (Service Bus AMQP test peer) builds from source; git: git mode;
+# chromium: the dashboard's browser tests (driven by playwright with the system browser, no download).
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
@@ -10,6 +11,7 @@ command -v npm >/dev/null || need+=(npm)
 command -v git >/dev/null || need+=(git)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 python3 -c 'import sysconfig,os,sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"],"Python.h")) else 1)' || need+=(python3-dev)
 [ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -1,22 +1,26 @@
 """``cronplane worker`` and ``cronplane history``: build settings and clients, then run.
 
-The worker is a plain RQ worker (``rq info`` and rq-dashboard see it) with RQ's scheduler
-enabled, which starts scheduled retries within a second of their due time.
+``cronplane worker`` runs one RQ worker per process (``worker.engine.CronplaneWorker``: ``rq info``
+and rq-dashboard see each), one process per core by default (``worker.pool``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
+import uuid
 from dataclasses import asdict
 from typing import Any
 
 import redis
-from rq import Worker
 
 from worker.contract import DEFAULT_QUEUE
+from worker.engine import CronplaneWorker
+from worker.pool import run_pool
 from worker.redis_url import RedisUrlError, redis_from_url
-from worker.settings import WorkerSettings
+from worker.settings import SettingsError, WorkerSettings
 from worker.store import history_page
 
 CAMEL = {
@@ -32,6 +36,7 @@ CAMEL = {
     "message": "message",
     "git_sha": "gitSha",
     "generation": "generation",
+    "trigger": "trigger",
 }
 
 
@@ -55,41 +60,68 @@ def connect(url: str) -> redis.Redis:
     return client
 
 
-def run_worker(redis_url: str | None, queues: list[str] | None, burst: bool, name: str | None = None) -> int:
-    settings = WorkerSettings.from_env(redis_url=redis_url)
-    connection = connect(settings.redis_url)
-    preload(settings)
-    # The worker blocks on the queue for worker_ttl - 15 s and runs maintenance (which requeues the
-    # invocations of dead workers) only between waits, so the two intervals are tied together.
-    worker = Worker(
-        queues or [DEFAULT_QUEUE],
-        connection=connection,
-        name=name,
-        maintenance_interval=settings.maintenance_interval,
-        worker_ttl=max(20, settings.maintenance_interval + 15),
-    )
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
-    return 0
+def run_worker(
+    redis_url: str | None,
+    queues: list[str] | None,
+    burst: bool,
+    name: str | None = None,
+    processes: int | None = None,
+    concurrency: int | None = None,
+    log_level: str = "INFO",
+) -> int:
+    """``processes`` (default: one per core) RQ workers, each running up to ``concurrency``
+    invocations at once; in-process when there is one."""
+    try:
+        settings = WorkerSettings.from_env(redis_url=redis_url, concurrency=concurrency)
+    except SettingsError as e:
+        raise CliError(str(e), 2) from None
+    if processes is not None and processes < 1:
+        raise CliError("--processes must be 1 or more", 2)
+    if settings.concurrency < 1:
+        raise CliError("--concurrency must be 1 or more", 2)
+    connect(settings.redis_url).close()
+    setup_logging(log_level)
+    preload()
+    count = processes or os.cpu_count() or 1
+    base = name or uuid.uuid4().hex[:12]
+
+    def start(index: int) -> int:
+        worker = CronplaneWorker(
+            list(queues or [DEFAULT_QUEUE]),
+            connection=redis_from_url(settings.redis_url),
+            settings=settings,
+            name=base if count == 1 else f"{base}-{index}",
+        )
+        worker.work(burst=burst, logging_level=log_level)
+        return 0
+
+    if count == 1:
+        return start(0)
+    return run_pool(count, start, burst)
 
 
-def preload(settings: WorkerSettings) -> None:
-    """Import the task and every target, and load the trust store, once in the parent: RQ forks a
-    work horse per invocation, and each would otherwise pay for these imports again."""
+def setup_logging(level: str) -> None:
+    """One handler for cronplane's per-attempt lines and RQ's worker messages."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    for name in ("cronplane", "rq.worker"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+
+
+def preload() -> None:
+    """Import every target once in the parent, so that each worker process inherits them."""
     import importlib
 
     from worker.targets import TARGETS
-    from worker.targets.http_auth import default_context
 
-    importlib.import_module("worker.tasks")
     for spec in set(TARGETS.values()):
         try:
             importlib.import_module(spec.partition(":")[0])
         except ImportError:  # an optional SDK missing: the target reports it per invocation
             pass
-    import httpx
-
-    # httpx imports its transport (httpcore, h11, idna) when the first client is built: do it here.
-    httpx.Client(verify=default_context(settings.ca_bundle)).close()
 
 
 def show_history(

@@ -92,6 +92,8 @@ class Invocation:
     phase: Phase = "main"
     attempt: int = 0  # Azure retryCount of the attempt this payload starts
     final: bool = False  # no occurrence follows this one: a fault makes the job Faulted
+    # A run-now (reference §7.4): {"kind": "manual", "reason": ..., "by": ...}; None = scheduled.
+    trigger: Mapping[str, str] | None = None
     version: int = PAYLOAD_VERSION
 
     @property
@@ -162,6 +164,11 @@ class Keys:
         """SET of jobs that have history (for bounded clean-up)."""
         return f"{self.prefix}:history-jobs"
 
+    def lateness(self) -> str:
+        """HASH: the due → started lateness histogram workers keep (fields ``le:<bucket>``, ``sum``,
+        ``count``), read by every process's /metrics."""
+        return f"{self.prefix}:metrics:start-lateness"
+
 
 HistoryStatus = Literal["completed", "failed", "postponed", "missed", "skipped"]
 
@@ -183,6 +190,7 @@ class HistoryEntry:
     message: str
     git_sha: str | None = None
     generation: int | None = None
+    trigger: Mapping[str, str] | None = None  # a run-now: kind "manual", reason and who asked
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -193,7 +201,7 @@ class HistoryEntry:
 
 
 def add_history(
-    pipe: Any, keys: Keys, entry: HistoryEntry, *, score_ms: int, max_entries: int, max_age_seconds: int
+    pipe: Any, keys: Keys, entry: HistoryEntry, *, score_ms: float, max_entries: int, max_age_seconds: int
 ) -> None:
     """Queue the commands that append ``entry`` and keep the job's history bounded.
 
@@ -207,6 +215,19 @@ def add_history(
     pipe.zremrangebyscore(key, "-inf", score_ms - max_age_seconds * 1000)
     pipe.expire(key, max_age_seconds)
     pipe.sadd(keys.history_jobs(), entry.job)
+
+
+LATENESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+def observe_lateness(pipe: Any, keys: Keys, seconds: float) -> None:
+    """Queue the commands adding one due → started sample to the shared histogram."""
+    key = keys.lateness()
+    for bucket in LATENESS_BUCKETS:
+        if seconds <= bucket:
+            pipe.hincrby(key, f"le:{bucket}", 1)
+    pipe.hincrbyfloat(key, "sum", max(0.0, seconds))
+    pipe.hincrby(key, "count", 1)
 
 
 # --- durations: ISO 8601 (PT30S, P1D) or .NET TimeSpan text ([d.]hh:mm:ss), reference §1.3.5 ---

@@ -195,6 +195,8 @@ W_LAST_EXECUTION_TIME = "lastExecutionTime"
 W_LAST_RESULT = "lastResult"  # completed | failed | faulted
 W_FAULTED_GENERATION = "faultedGeneration"  # the job generation whose final occurrence faulted
 W_FAULTED_REASON = "faultedReason"
+W_LAST_SUCCESS_TIME = "lastSuccessTime"  # the last completed main attempt (metrics: alert on a missing run)
+W_RETRY_COUNT = "retryCount"  # retry attempts of the main action (metrics)
 WORKER_FIELDS = (
     W_EXECUTION_COUNT,
     W_FAILURE_COUNT,
@@ -203,6 +205,8 @@ WORKER_FIELDS = (
     W_LAST_RESULT,
     W_FAULTED_GENERATION,
     W_FAULTED_REASON,
+    W_LAST_SUCCESS_TIME,
+    W_RETRY_COUNT,
 )
 
 
@@ -243,13 +247,25 @@ class SyncStatus:
 
 
 def worker_status_fields(
-    *, main: bool, ok: bool, started_iso: str, faulted: bool, final: bool, generation: int, reason: str
+    *,
+    main: bool,
+    ok: bool,
+    started_iso: str,
+    faulted: bool,
+    final: bool,
+    generation: int,
+    reason: str,
+    retry: bool = False,
 ) -> tuple[dict[str, int], dict[str, str]]:
     """Counters to add and fields to set for one recorded attempt (the worker's only status write)."""
     if not main:
         return {}, {}
     counters = {W_EXECUTION_COUNT: 1, W_FAILURE_COUNT: 0 if ok else 1}
     fields = {W_LAST_EXECUTION_TIME: started_iso, W_LAST_RESULT: "completed" if ok else "failed"}
+    if ok:
+        fields[W_LAST_SUCCESS_TIME] = started_iso
+    if retry:
+        counters[W_RETRY_COUNT] = 1
     if faulted:
         counters[W_FAULTED_COUNT] = 1
         fields[W_LAST_RESULT] = "faulted"

@@ -1,54 +1,116 @@
-"""All of the worker's Redis access: history, counters, job status and the running marker.
+"""All of the worker's own Redis access: attempt records, running markers, retries, liveness.
 
-Each attempt's record (history entry + counters + status fields) is one MULTI, so a reader never
-sees a history entry without its counters. Every key written here is bounded: history is trimmed
-by count and age and expires, the running marker has a TTL.
+Writes go through a ``Batcher``: each call queues its commands and awaits them, and the commands of
+the invocations running at the same time share one MULTI. An attempt's record (history entry,
+counters, status fields) therefore stays atomic: a reader never sees a history entry without its
+counters. Every key written here is bounded: history is trimmed by count and age and expires, the
+running marker has a TTL, a retry's RQ job has RQ's TTLs and its entry leaves the retry set when
+it is due.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Any
 
 import redis
+from rq import Retry as RqRetry
+from rq.job import Job, JobStatus
 
-from worker.contract import HistoryEntry, Keys, add_history
+from worker.attempts import Record, Retry
+from worker.batch import Batcher
+from worker.contract import TASK, HistoryEntry, Invocation, Keys, add_history, observe_lateness
+from worker.records import JobRecord
+from worker.rq_batch import JOB_PREFIX, retries_key
 from worker.settings import WorkerSettings
-
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 
 
 class WorkerStore:
-    def __init__(self, client: redis.Redis, settings: WorkerSettings):
+    def __init__(self, client: Any, settings: WorkerSettings, batcher: Batcher | None = None):
         self.r, self.keys, self.settings = client, settings.keys, settings
+        self.batch = batcher or Batcher(client)
 
-    def record(
-        self, entry: HistoryEntry, *, score_ms: int, counters: Mapping[str, int], status: Mapping[str, str]
-    ) -> None:
-        with self.r.pipeline(transaction=True) as pipe:
+    def record(self, rec: Record) -> Awaitable[None]:
+        entry, keys, bounds = rec.entry, self.keys, self.settings
+        status = rec.status
+
+        def commands(pipe: Any) -> None:
             add_history(
                 pipe,
-                self.keys,
+                keys,
                 entry,
-                score_ms=score_ms,
-                max_entries=self.settings.history_max_entries,
-                max_age_seconds=self.settings.history_max_age_seconds,
+                score_ms=_ms(entry.start_time),  # sub-millisecond: concurrent attempts keep their order
+                max_entries=bounds.history_max_entries,
+                max_age_seconds=bounds.history_max_age_seconds,
             )
-            status_key = self.keys.status(entry.job)
-            for name, amount in counters.items():
-                pipe.hincrby(status_key, name, amount)
+            for name, amount in rec.counters.items():
+                pipe.hincrby(keys.status(entry.job), name, amount)
             if status:
-                pipe.hset(status_key, mapping=dict(status))  # type: ignore[arg-type]
-            pipe.execute()
+                pipe.hset(keys.status(entry.job), mapping=status)
+            if rec.lateness is not None:
+                observe_lateness(pipe, keys, rec.lateness)
 
-    def hold_running(self, job: str, invocation_id: str, ttl: int) -> None:
+        return self.batch.submit(commands)
+
+    def hold_running(self, job: str, rq_job_id: str, ttl: int) -> Awaitable[None]:
         """Mark the job's occurrence as running (concurrencyPolicy forbid/replace reads it)."""
-        self.r.set(self.keys.running(job), invocation_id, ex=max(1, ttl))
+        key = self.keys.running(job)
+        return self.batch.submit(lambda pipe: pipe.set(key, rq_job_id, ex=max(1, ttl)))
 
-    def release_running(self, job: str, invocation_id: str) -> None:
-        self.r.eval(_RELEASE, 1, self.keys.running(job), invocation_id)
+    def release_running(self, job: str, rq_job_id: str) -> Awaitable[None]:
+        key = self.keys.running(job)
+        return self.batch.submit(lambda pipe: pipe.delete_if_equal(key, rq_job_id))
+
+    def schedule_retry(self, retry: Retry, queue: str, now: float) -> Awaitable[None]:
+        """The retry's RQ job (status scheduled, RQ's TTLs) and its entry in the worker-owned
+        retry set, scored by its due instant; the running marker now names the retry."""
+        job = Job.create(
+            TASK,
+            args=(retry.invocation.to_dict(),),
+            id=retry.rq_job_id,
+            connection=_NO_CONNECTION,
+            description=retry.rq_job_id,
+            timeout=self.settings.job_timeout,
+            result_ttl=self.settings.bounds.result_ttl,
+            failure_ttl=self.settings.bounds.failure_ttl,
+            status=JobStatus.SCHEDULED,
+            origin=queue,
+            retry=RqRetry(max=self.settings.bounds.abandoned_retries),
+        )
+        mapping = job.to_dict()
+        zset = retries_key(self.keys.prefix, queue)
+        running = self.keys.running(retry.invocation.job)
+        hold = int(retry.due - now) + self.settings.job_timeout * 2
+
+        def commands(pipe: Any) -> None:
+            pipe.create_if_new(JOB_PREFIX + job.id, mapping, zset, retry.due, job.id)
+            pipe.set(running, retry.rq_job_id, ex=max(1, hold))
+
+        return self.batch.submit(commands)
+
+    async def why_stopped(self, inv: Invocation) -> str | None:
+        """Why a retry or error action of ``inv`` must not run any more, or None.
+
+        Reads the job's desired state (written by the sync loop): gone = deleted, active "0" =
+        disabled (job or collection), another generation = the job was changed (e.g. re-timed).
+        """
+        job = JobRecord.from_redis(inv.job, await self.r.hgetall(self.keys.job(inv.job)))
+        if job is None:
+            return "the job was deleted"
+        if not job.active:
+            return "the job is disabled"
+        if job.generation != inv.generation:
+            return f"the job changed (generation {job.generation}, this occurrence has {inv.generation})"
+        return None
+
+
+# Job.create wants a connection; the job is written by the batch pipeline, so it never connects.
+_NO_CONNECTION = redis.Redis()
+
+
+def _ms(iso_text: str) -> float:
+    return round(datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp() * 1000, 3)
 
 
 def history_page(

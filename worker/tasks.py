@@ -1,20 +1,25 @@
-"""The RQ entry point: ``run_invocation(payload)`` carries out one invocation payload.
+"""The RQ entry point ``run_invocation(payload)``: what the controller enqueues (with the payload
+of ``worker.contract.Invocation``), and retries too.
 
-Enqueued by the controller (and by retries) as ``worker.tasks.run_invocation`` with the payload
-of ``worker.contract.Invocation``. It builds settings from the environment, reuses the RQ job's
-Redis connection and queue, and hands over to ``worker.runner.Runner``.
+``cronplane worker`` claims these jobs in batches and runs them concurrently
+(``worker.engine``); this function is the path for any other RQ worker (a plain ``rq worker``
+or ``SimpleWorker``): it runs the same ``Runner`` for one job on a private event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from rq import Queue, get_current_job
+import redis.asyncio as aioredis
+from rq import get_current_job
 
 from worker.contract import Invocation
-from worker.runner import Runner
+from worker.runner import Runner, target_attempt
+from worker.secrets import EnvFileSecrets
 from worker.settings import WorkerSettings
 from worker.store import WorkerStore
+from worker.targets.clients import Clients
 
 
 def run_invocation(payload: dict[str, Any]) -> str:
@@ -23,5 +28,23 @@ def run_invocation(payload: dict[str, Any]) -> str:
         raise RuntimeError("run_invocation must run inside an RQ worker")
     settings = WorkerSettings.from_env()
     invocation = Invocation.from_dict(payload)
-    queue = Queue(job.origin, connection=job.connection)
-    return Runner(WorkerStore(job.connection, settings), queue, settings, rq_job_id=job.id).run(invocation)
+    kwargs = job.connection.connection_pool.connection_kwargs
+    return asyncio.run(_run(settings, invocation, job.id, job.origin, kwargs))
+
+
+async def _run(settings: WorkerSettings, inv: Invocation, job_id: str, queue: str, kwargs: dict[str, Any]) -> str:
+    r = _async_client(kwargs)
+    clients = Clients(settings, EnvFileSecrets(), threads=2)
+    try:
+        runner = Runner(WorkerStore(r, settings), target_attempt(clients), settings.job_timeout)
+        return await runner.run(inv, job_id, queue)
+    finally:
+        await clients.close()
+        await r.aclose()
+
+
+def _async_client(kwargs: dict[str, Any]) -> aioredis.Redis:
+    common = {"db": kwargs.get("db", 0), "username": kwargs.get("username"), "password": kwargs.get("password")}
+    if kwargs.get("path"):
+        return aioredis.Redis(unix_socket_path=kwargs["path"], **common)
+    return aioredis.Redis(host=kwargs.get("host", "localhost"), port=kwargs.get("port", 6379), **common)

@@ -1,12 +1,28 @@
-"""Arguments and checks that several commands share (one spelling, one message each)."""
+"""Arguments and checks that several commands share (one spelling, one message each), and what
+the operator commands (get, describe, run-now, suspend, resume, delete) share: job names, the
+Redis read layer, output formats, durations."""
 
 from __future__ import annotations
 
+import argparse
+import getpass
+import json
 import os
+import re
+import socket
+import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from controller.errors import PermanentError
+import yaml
+
+from controller.api.reads import Reads
+from controller.core.durations import suspend_length
+from controller.core.model import JobKey
+from controller.errors import PermanentError, UsageError
+from controller.runtime import connect
+from controller.settings import ControllerSettings
 from controller.sources.directory import manifest_files
 
 
@@ -29,3 +45,68 @@ def require_manifests(path: str) -> None:
         raise PermanentError(f"{path}: not a regular file or directory")
     if root.is_dir() and not manifest_files(root):
         raise PermanentError(f"{path}: no manifests here (*.yaml or *.yml files)")
+
+
+NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def add_output(p: Any) -> None:
+    p.add_argument("-o", "--output", choices=("text", "json", "yaml"), default="text")
+
+
+def reads(args: argparse.Namespace) -> Reads:
+    settings = ControllerSettings.from_env(redis_url=redis_url(args))
+    return Reads(connect(settings), settings)
+
+
+def job_key(text: str) -> str:
+    """``collection/name`` or a bare name in the default collection, validated."""
+    key = JobKey.parse(text)
+    for part in (key.collection, key.name):
+        if not NAME.match(part):
+            raise UsageError(f"{text!r} is not a job name (collection/name or name: a-z, 0-9 and '-')")
+    return str(key)
+
+
+def collection_name(text: str) -> str:
+    if not NAME.match(text):
+        raise UsageError(f"{text!r} is not a collection name (a-z, 0-9 and '-')")
+    return text
+
+
+def existing_job(r: Reads, text: str) -> str:
+    key = job_key(text)
+    if r.job(key) is None:
+        raise PermanentError(f"no job {key} (cronplane get jobs lists them)")
+    return key
+
+
+def existing_collection(r: Reads, text: str) -> str:
+    name = collection_name(text)
+    if name not in r.collections():
+        raise PermanentError(f"no collection {name} (cronplane get collections lists them)")
+    return name
+
+
+def who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} (cli)"
+
+
+def duration(text: str) -> timedelta:
+    try:
+        return suspend_length(text)
+    except ValueError as e:
+        raise UsageError(f"--for: {e}") from None
+
+
+def emit(data: Any, output: str) -> bool:
+    """Print ``data`` as JSON or YAML; False for text (the caller prints its own)."""
+    if output == "json":
+        print(json.dumps(data, indent=2, default=str))
+    elif output == "yaml":
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return output != "text"

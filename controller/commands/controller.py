@@ -24,7 +24,9 @@ from controller.sources.git import GitSource
 def register(sub: Any) -> None:
     p = sub.add_parser("controller", help="run the controller: sync manifests, dispatch due occurrences")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--manifests", metavar="PATH", help="directory (or file) of manifests, watched")
+    src.add_argument(
+        "--manifests", metavar="PATH", action="append", help="directory (or file) of manifests, watched; repeatable"
+    )
     src.add_argument("--git", metavar="REPO", help="repository URL or path; the controller keeps its own checkout")
     p.add_argument("--branch", help="git branch to follow (default main)")
     p.add_argument("--path", help="manifest directory inside the repository (default: all)")
@@ -35,12 +37,14 @@ def register(sub: Any) -> None:
     redis_url_arg(p)
     p.add_argument("--lease-ttl", type=float, help="dispatch lease in seconds (default 10)")
     p.add_argument("--id", help="this controller's name in the lease (default: host-random)")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)")
     p.set_defaults(run=run)
 
 
 def source_of(args: argparse.Namespace) -> Source:
     if args.manifests:
-        return DirectorySource(args.manifests)
+        return DirectorySource(*args.manifests)
     checkout = Path(args.checkout or tempfile.mkdtemp(prefix="cronplane-git-")) / "checkout"
     return GitSource(args.git, args.branch or "main", checkout, args.path or ".")
 
@@ -52,11 +56,12 @@ def check_flags(args: argparse.Namespace) -> None:
         for flag, value in (("--branch", args.branch), ("--path", args.path), ("--checkout", args.checkout)):
             if value is not None:
                 raise UsageError(f"{flag} is for --git mode; --manifests reads the directory as it is")
-        root = Path(args.manifests)
-        if not root.exists():
-            raise PermanentError(f"--manifests {args.manifests}: no such file or directory")
-        if not (root.is_file() or root.is_dir()):
-            raise PermanentError(f"--manifests {args.manifests}: not a regular file or directory")
+        for given in args.manifests:
+            root = Path(given)
+            if not root.exists():
+                raise PermanentError(f"--manifests {given}: no such file or directory")
+            if not (root.is_file() or root.is_dir()):
+                raise PermanentError(f"--manifests {given}: not a regular file or directory")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +82,13 @@ def run(args: argparse.Namespace) -> int:
             print(line)
         print(f"synced: {headline(plan)}; wrote {len(report.written)} job(s); enqueued {enqueued} invocation(s)")
         return 1 if plan.has_errors else 0
-    controller.run(watch_paths=(args.manifests,) if args.manifests else ())
+    if args.metrics_port:
+        from controller.observability import Probes, instrument, register_redis, serve_probes
+
+        instrument(controller)
+        register_redis(controller.client, settings.keys, settings.queue)
+        serve_probes(args.metrics_host, args.metrics_port, Probes({"redis": controller.client.ping}))
+    controller.run(watch_paths=tuple(args.manifests or ()))
     return 0
 
 

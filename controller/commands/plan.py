@@ -33,6 +33,7 @@ from controller.settings import ControllerSettings
 from controller.sources.directory import DirectorySource
 from controller.sources.git import files_at
 from controller.state.desired import DesiredStore
+from controller.state.overrides import OverrideStore
 from controller.sync import SyncLoop, read_desired
 
 EXIT_CODES = "exit 0: no changes · 1: problems (invalid or rejected manifests, a blocked prune) · 2: changes"
@@ -100,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
             read_desired(DirectorySource(args.path), now), observed_at(args.base_ref, args.path, now), now, options
         )
     else:
-        plan = sync_for(args.path, redis_url(args)).plan(now, options)
+        sync = sync_for(args.path, redis_url(args))
+        plan = sync.plan(now, options)
     print(RENDERERS[args.output](plan))
+    if not args.base_ref and args.output != "json":  # operator overrides: drift from the manifests
+        for line in OverrideStore(sync.store.r, sync.store.keys).all_active():
+            print(line)
     return exit_code(plan, args.detailed_exitcode)

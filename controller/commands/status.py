@@ -17,6 +17,7 @@ from controller.core.model import DEFAULT_COLLECTION
 from controller.errors import PermanentError
 from controller.runtime import connect
 from controller.settings import ControllerSettings
+from controller.state.overrides import OverrideStore
 from controller.state.reader import StatusReader
 from controller.state.sync_record import SyncProblem, SyncRecord
 from worker.records import (
@@ -115,10 +116,14 @@ def run(args: argparse.Namespace) -> int:
     rows = {s.name: row(s) for s in reader.statuses(names)}
     rejected = never_applied(problems, set(names))
     other = [p.text for p in problems if not p.job] if not args.name else []
+    overrides = OverrideStore(client, settings.keys).all_active()  # operator overrides: drift from the manifests
     if args.output == "json":
-        print(json.dumps({"jobs": rows, "neverApplied": rejected, "problems": other, "sync": _sync(sync)}, indent=2))
+        body = {"jobs": rows, "neverApplied": rejected, "problems": other, "sync": _sync(sync), "overrides": overrides}
+        print(json.dumps(body, indent=2))
         return 0
     _print_text(rows, rejected, other, sync, show_empty=not args.name)
+    for line in overrides:
+        print(line)
     return 0
 
 

@@ -223,6 +223,7 @@ def _action(action: Any, p: Path) -> Iterator[Finding]:
     if isinstance(req, Mapping) and isinstance(req.get("uri"), str):
         yield from _uri(req["uri"], action.get("type"), (*p, "request", "uri"))
     if isinstance(req, Mapping) and isinstance(req.get("headers"), Mapping):
+        yield from header_findings(req["headers"], (*p, "request", "headers"))
         total = sum(len(str(k)) + len(str(v)) for k, v in req["headers"].items())
         if total > limits.MAX_HEADER_CHARS:
             yield (
@@ -234,6 +235,29 @@ def _action(action: Any, p: Path) -> Iterator[Finding]:
         yield from _retry_policy(policy, (*p, "retryPolicy"))
     if isinstance(action.get("errorAction"), Mapping):
         yield from _action(action["errorAction"], (*p, "errorAction"))
+
+
+# Headers the worker owns: the idempotency key (the invocation id, ``<id>-error`` for the error
+# action) and the message framing its HTTP client writes; a manifest value would be replaced
+# or would corrupt the request.
+RESERVED_HEADERS = {
+    "idempotency-key": "is set by the scheduler (the invocation id; <id>-error for the error action)",
+    "content-length": "is a framing header: the worker computes it from the body",
+    "transfer-encoding": "is a framing header: the worker sends the body with a Content-Length",
+    "host": "is a framing header: the worker takes it from the uri",
+    "connection": "is a framing header: the worker manages its connections (keep-alive)",
+}
+
+
+def header_findings(headers: Mapping[Any, Any], path: Path) -> Iterator[Finding]:
+    """Reserved and framing headers, and values HTTP cannot carry (the schema checks names)."""
+    for name, value in headers.items():
+        text = str(name)
+        reason = RESERVED_HEADERS.get(text.lower())
+        if reason:
+            yield (*path, text), f"{text} {reason}; remove it"
+        elif any(c in str(value) for c in "\r\n\0"):
+            yield (*path, text), "the value may not contain line breaks or NUL characters"
 
 
 def _uri(uri: str, action_type: Any, path: Path) -> Iterator[Finding]:

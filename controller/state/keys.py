@@ -20,6 +20,12 @@ Layout (``{job}`` is ``<collection>/<name>``):
     {p}:poke                 LIST  wake-ups for the dispatch loop (BLPOP)
     {p}:sync                 HASH  SyncRecord: the last sync pass (result, problems, prune decision)
     {p}:prune-allowed        STRING set by an operator to allow one over-cap prune
+    {p}:run-now              HASH  pending run-now requests: request id -> JSON {job, reason, by, at};
+                                   the dispatch loop enqueues each once, then removes it
+    {p}:suspend:{job}        STRING operator override "suspended": JSON {reason, by, until}, with a
+                                   TTL, so it expires by itself (controller.state.overrides)
+    {p}:suspend-collection:{name}  the same for a whole collection
+
     {p}:desired-rev          STRING change-log revision: +1 per apply batch
     {p}:desired-log          STREAM capped change log: per apply batch, its revision and the job
                                    and collection names it wrote (observing re-reads only those)
@@ -57,6 +63,16 @@ class ControllerKeys(Keys):
 
     def prune_allowed(self) -> str:
         return f"{self.prefix}:prune-allowed"
+
+    # Operator overrides (run-now, expiring suspends): not desired state, so not in manifests.
+    def run_now(self) -> str:
+        return f"{self.prefix}:run-now"
+
+    def suspend(self, job: str) -> str:
+        return f"{self.prefix}:suspend:{job}"
+
+    def suspend_collection(self, name: str) -> str:
+        return f"{self.prefix}:suspend-collection:{name}"
 
     def desired_rev(self) -> str:
         return f"{self.prefix}:desired-rev"

@@ -312,6 +312,11 @@ class ScheduleStore:
         pipe.eval(_ADVANCE, 1, self.keys.due(), *_CURSOR_FIELDS, *self._advance_args([d]))
         self._extras(pipe, d)
 
+    def job_for_run_now(self, name: str) -> JobRecord | None:
+        """Override: run-now. The job record whatever its cursor (a completed job can still be run
+        by hand); None when the job does not exist."""
+        return JobRecord.from_redis(name, self.r.hgetall(self.keys.job(name)))
+
     def drop(self, name: str) -> None:
         self.r.zrem(self.keys.due(), name)
 

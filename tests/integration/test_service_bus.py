@@ -98,4 +98,5 @@ def test_retries_at_their_interval_then_error_action(
     with running_worker(redis_url, {"CP_SB": stub.connection_string, "CP_SB_DOWN": down}):
         wait_until(lambda: len(history(redis_client, "c1/r")) >= 4, timeout=90)
     assert_retried_then_error_action(history(redis_client, "c1/r"), retries=2, interval=1.0)
-    assert any(m.message_id == "c1_r-1700000000" for m in stub.messages("events/subscriptions/audit"))
+    # the error action is its own request: its message id (idempotency key) is <id>-error
+    assert any(m.message_id == "c1_r-1700000000-error" for m in stub.messages("events/subscriptions/audit"))

@@ -16,10 +16,11 @@ from werkzeug import Request, Response
 
 from tests.peers.rq_worker import burst, running_worker, wait_until
 from worker.contract import TASK, HistoryEntry, Invocation, Keys, RetryPolicy, invocation_id
-from worker.records import W_FAULTED_GENERATION, W_FAULTED_REASON
+from worker.records import W_FAULTED_GENERATION, W_FAULTED_REASON, JobRecord
 
 KEYS = Keys()
 SECRET = "s3cr3t-do-not-leak"
+RETRY_TOLERANCE = 1.5  # seconds late a retry may start on a loaded machine (the benchmark measures it)
 
 
 def invocation(
@@ -44,8 +45,19 @@ def invocation(
     )
 
 
-def enqueue(url: str, inv: Invocation) -> None:
-    Queue("cronplane", connection=redis.Redis.from_url(url)).enqueue(TASK, inv.to_dict(), job_id=inv.id, unique=True)
+def enqueue(url: str, inv: Invocation, *, desired: bool = True) -> None:
+    """Enqueue as the dispatcher does; ``desired`` also writes the job's desired state (what a sync
+    pass keeps), without which retries and error actions stop as for a deleted job."""
+    client = redis.Redis.from_url(url)
+    if desired:
+        write_desired(client, inv.job, generation=inv.generation)
+    Queue("cronplane", connection=client).enqueue(TASK, inv.to_dict(), job_id=inv.id, unique=True)
+
+
+def write_desired(client: redis.Redis, job: str, *, generation: int = 1, active: bool = True) -> None:
+    """The job record a sync pass writes (through its codec), reduced to what workers read."""
+    record = JobRecord(job, {}, "", generation, 0.0, active, job.partition("/")[0])
+    client.hset(KEYS.job(job), mapping=record.to_redis())  # type: ignore[arg-type]
 
 
 def history(client: redis.Redis, job: str = "c1/j") -> list[HistoryEntry]:
@@ -53,15 +65,16 @@ def history(client: redis.Redis, job: str = "c1/j") -> list[HistoryEntry]:
 
 
 def assert_retried_then_error_action(entries: list[HistoryEntry], retries: int, interval: float) -> None:
-    """Main attempts 0..retries failed, each starting ``interval`` to ``interval`` + 2 s after the
-    previous one ended (retry due times are whole seconds), then one completed error action."""
+    """Main attempts 0..retries failed, each starting ``interval`` after the previous one ended,
+    never before, and (goal: 0.5 s; tolerance for a loaded 2-core machine: 1.5 s) not much later,
+    then one completed error action."""
     entries = sorted(entries, key=lambda e: e.start_time)
     expected = [("MainAction", "failed", n) for n in range(retries + 1)] + [("ErrorAction", "completed", 0)]
     assert [(e.action_name, e.status, e.retry_count) for e in entries] == expected
     main = entries[: retries + 1]
     for before, after in itertools.pairwise(main):
         gap = _instant(after.start_time) - _instant(before.end_time)
-        assert interval <= gap < interval + 2, (before, after)
+        assert interval - 0.001 <= gap < interval + RETRY_TOLERANCE, (before, after)
 
 
 def _instant(text: str) -> float:

@@ -20,10 +20,13 @@ def worker_env(redis_url: str, extra: Mapping[str, str] | None = None) -> dict[s
     return env
 
 
-def burst(redis_url: str, extra_env: Mapping[str, str] | None = None, timeout: float = 120) -> str:
-    """Run one burst worker to completion; returns its combined output (the logs)."""
+def burst(
+    redis_url: str, extra_env: Mapping[str, str] | None = None, timeout: float = 120, processes: int | None = None
+) -> str:
+    """Run one burst ``cronplane worker`` to completion; returns its combined output (the logs)."""
+    extra = [] if processes is None else ["--processes", str(processes)]
     out = subprocess.run(
-        [sys.executable, "-m", "controller.cli", "worker", "--burst", "--redis-url", redis_url],
+        [sys.executable, "-m", "controller.cli", "worker", "--burst", "--redis-url", redis_url, *extra],
         cwd=ROOT,
         env=worker_env(redis_url, extra_env),
         capture_output=True,

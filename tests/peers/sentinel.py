@@ -31,6 +31,13 @@ class SentinelDeployment:
         return f"redis+sentinel://{hosts}/{MASTER_NAME}/0"
 
     def start(self) -> SentinelDeployment:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # never leave a half-started deployment running
+            raise
+
+    def _start(self) -> SentinelDeployment:
         self.master = RedisServer(self.workdir / "master", appendonly=True).start()
         self.replica = RedisServer(
             self.workdir / "replica", appendonly=True, extra=("--replicaof", "127.0.0.1", str(self.master.port))

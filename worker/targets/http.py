@@ -1,98 +1,93 @@
-"""HTTP/HTTPS actions: one request per attempt, success = a 2xx answer.
+"""HTTP/HTTPS actions: one request per attempt on the process's keep-alive session; success = 2xx.
 
-Every request carries ``Idempotency-Key: <invocation id>`` (a replay of the same occurrence,
-e.g. after a worker crash, can be recognised by the target) and Azure's scheduler headers
-(reference §7.1). Targets that resolve to link-local addresses (169.254.0.0/16, fe80::/10:
-cloud metadata endpoints) are refused unless ``settings.allow_link_local``. Answers: 2xx → ok;
-408/429/5xx → failed, retryable (429/503 honour Retry-After); other 4xx → failed, not retried
-unless the policy says so; 3xx → failed (redirects are not followed, as Azure).
+Every request carries ``Idempotency-Key`` (the invocation id for the main action,
+``<id>-error`` for the error action: ``worker.attempts.idempotency_key``), so a replay of the same
+occurrence, e.g. after a worker crash, can be recognised by the target, and Azure's scheduler
+headers (reference §7.1). Targets that resolve to link-local addresses (169.254.0.0/16, fe80::/10:
+cloud metadata endpoints) are refused unless ``settings.allow_link_local``. Answers are classified
+by ``worker.targets.errors``; redirects are not followed (as Azure). At most ``MAX_BODY_BYTES``
+of a body are read; a longer one closes its connection instead of being drained.
 """
 
 from __future__ import annotations
 
-import email.utils
+import asyncio
 import hashlib
 import ipaddress
 import socket
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
+from worker.attempts import idempotency_key
 from worker.contract import Invocation
-from worker.settings import WorkerSettings
 from worker.targets import http_auth
-from worker.targets.base import (
-    Outcome,
-    PermanentTargetError,
-    SecretResolver,
-    TemporaryTargetError,
-    truncate_body,
-)
+from worker.targets.base import MAX_BODY_BYTES, Outcome, PermanentTargetError, TargetContext, truncate_body
+from worker.targets.errors import classify, retry_after, status_retryable
 
 LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
-RETRYABLE_4XX = {408, 429}
 
 
-def call_http(
-    action: Mapping[str, Any], invocation: Invocation, secrets: SecretResolver, settings: WorkerSettings
-) -> Outcome:
+async def call_http(action: Mapping[str, Any], invocation: Invocation, ctx: TargetContext) -> Outcome:
     request = action.get("request") or {}
     uri = str(request.get("uri", ""))
-    if not settings.allow_link_local:
-        refuse_link_local(uri)
-    auth = request.get("authentication") or None
-    headers = {**{str(k): str(v) for k, v in (request.get("headers") or {}).items()}, **scheduler_headers(invocation)}
-    if auth and auth.get("type") == "basic":
-        headers["Authorization"] = http_auth.basic_header(auth, secrets)
-    elif auth and auth.get("type") == "activeDirectoryOAuth":
-        headers["Authorization"] = http_auth.oauth_header(auth, secrets, settings)
-    ctx = http_auth.ssl_context(auth, secrets, settings)
-    body = request.get("body")
+    settings = ctx.settings
     try:
-        with httpx.Client(timeout=settings.http_timeout, verify=ctx, follow_redirects=False) as client:
-            answer = client.request(
+        host = await checked_host(uri, settings.allow_link_local)
+        headers = await request_headers(request, invocation, ctx)
+        ssl_ctx = http_auth.ssl_context(request.get("authentication") or None, ctx.secrets, settings)
+        body = request.get("body")
+        async with (
+            ctx.host_slot(host),
+            ctx.http_session().request(
                 str(request.get("method", "GET")),
                 uri,
                 headers=headers,
-                content=body.encode() if isinstance(body, str) else None,
-            )
-    except httpx.TimeoutException:
-        raise TemporaryTargetError(f"no answer within {settings.http_timeout:g} s") from None
-    except httpx.HTTPError as e:
-        raise TemporaryTargetError(f"{e.__class__.__name__}: {e}") from None
-    return outcome_of(answer)
+                data=body.encode() if isinstance(body, str) else None,
+                ssl=ssl_ctx,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=settings.http_timeout),
+            ) as answer,
+        ):
+            content = await read_capped(answer.content)
+            return outcome_of(answer.status, answer.reason or "", answer.headers.get("Retry-After"), content)
+    except Exception as e:
+        raise classify(e, uri, settings.http_timeout) from None
 
 
-def outcome_of(answer: httpx.Response) -> Outcome:
-    status = answer.status_code
-    message = f"HTTP {status} {answer.reason_phrase}\n{truncate_body(answer.content)}".rstrip()
+async def request_headers(request: Mapping[str, Any], inv: Invocation, ctx: TargetContext) -> dict[str, str]:
+    headers = {str(k): str(v) for k, v in (request.get("headers") or {}).items()}
+    headers.update(scheduler_headers(inv))
+    auth = request.get("authentication") or None
+    if auth and auth.get("type") == "basic":
+        headers["Authorization"] = http_auth.basic_header(auth, ctx.secrets)
+    elif auth and auth.get("type") == "activeDirectoryOAuth":
+        headers["Authorization"] = await http_auth.oauth_header(auth, ctx)
+    return headers
+
+
+async def read_capped(stream: aiohttp.StreamReader) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < MAX_BODY_BYTES:
+        chunk = await stream.read(MAX_BODY_BYTES - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def outcome_of(status: int, reason: str, retry_after_header: str | None, content: bytes) -> Outcome:
+    message = f"HTTP {status} {reason}\n{truncate_body(content)}".rstrip()
     if 200 <= status < 300:
         return Outcome(ok=True, message=message)
-    retryable = status >= 500 or status in RETRYABLE_4XX
-    return Outcome(
-        ok=False,
-        message=message,
-        retryable=retryable,
-        retry_after=retry_after(answer.headers.get("Retry-After")) if status in (429, 503) else None,
-    )
-
-
-def retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds or as an HTTP date."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo else None
+    delay = retry_after(retry_after_header) if status in (429, 503) else None
+    return Outcome(ok=False, message=message, retryable=status_retryable(status), retry_after=delay)
 
 
 def scheduler_headers(inv: Invocation) -> dict[str, str]:
@@ -100,7 +95,7 @@ def scheduler_headers(inv: Invocation) -> dict[str, str]:
     the attempt, so a replay of the same attempt sends the same values."""
     attempt = f"{inv.id}:{inv.phase}:{inv.attempt}"
     return {
-        "Idempotency-Key": inv.id,
+        "Idempotency-Key": idempotency_key(inv),
         "x-ms-scheduler-jobid": inv.name,
         "x-ms-scheduler-jobcollectionid": inv.collection,
         "x-ms-scheduler-expected-execution-time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(inv.expected)),
@@ -110,14 +105,25 @@ def scheduler_headers(inv: Invocation) -> dict[str, str]:
     }
 
 
-def refuse_link_local(uri: str) -> None:
-    host = urlsplit(uri).hostname
-    if not host:
+async def checked_host(uri: str, allow_link_local: bool) -> str:
+    """The ``host:port`` the per-host limit counts; refuses link-local targets."""
+    parts = urlsplit(uri)
+    if not parts.hostname:
         raise PermanentTargetError(f"{uri!r} has no host")
+    if not allow_link_local:
+        await refuse_link_local(parts.hostname)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+async def refuse_link_local(host: str) -> None:
     try:
-        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-    except socket.gaierror:
-        return  # unresolvable: the request itself will fail and be retried
+        addresses = {str(ipaddress.ip_address(host))}
+    except ValueError:  # a name: resolve it off the event loop
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except socket.gaierror:
+            return  # unresolvable: the request itself will fail and be retried
+        addresses = {str(info[4][0]) for info in infos}
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         ip = ip.ipv4_mapped or ip if isinstance(ip, ipaddress.IPv6Address) else ip

@@ -8,25 +8,25 @@ worker process until shortly before they expire, keyed by a hash of the credenti
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
 import os
 import ssl
 import tempfile
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+import aiohttp
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
 
 from worker.settings import WorkerSettings
-from worker.targets.base import PermanentTargetError, SecretResolver, TemporaryTargetError
+from worker.targets.base import PermanentTargetError, SecretResolver, TargetContext, TemporaryTargetError
 
 _tokens: dict[str, tuple[str, float]] = {}
-_lock = threading.Lock()
+_locks: dict[str, asyncio.Lock] = {}
 
 
 def basic_header(auth: Mapping[str, Any], secrets: SecretResolver) -> str:
@@ -89,22 +89,23 @@ def _pfx_to_pem(auth: Mapping[str, Any], secrets: SecretResolver) -> str:
     return b"".join(parts).decode()
 
 
-def oauth_header(auth: Mapping[str, Any], secrets: SecretResolver, settings: WorkerSettings) -> str:
-    secret = secrets(auth.get("secret"), "authentication.secret")
-    authority = settings.oauth_authority.rstrip("/")
+async def oauth_header(auth: Mapping[str, Any], ctx: TargetContext) -> str:
+    """A bearer token, fetched once per credentials and process (concurrent attempts wait for the
+    same fetch) and reused until a minute before it expires."""
+    secret = ctx.secrets(auth.get("secret"), "authentication.secret")
+    authority = ctx.settings.oauth_authority.rstrip("/")
     ident = "|".join([authority, str(auth.get("tenant")), str(auth.get("audience")), str(auth.get("clientId"))])
     key = hashlib.sha256(f"{ident}|{secret}".encode()).hexdigest()
-    with _lock:
+    async with _locks.setdefault(key, asyncio.Lock()):
         cached = _tokens.get(key)
         if cached and cached[1] > time.time() + 60:
             return "Bearer " + cached[0]
-    token, expires_in = _fetch_token(authority, auth, secret, settings)
-    with _lock:
+        token, expires_in = await _fetch_token(authority, auth, secret, ctx)
         _tokens[key] = (token, time.time() + expires_in)
     return "Bearer " + token
 
 
-def _fetch_token(authority: str, auth: Mapping[str, Any], secret: str, settings: WorkerSettings) -> tuple[str, float]:
+async def _fetch_token(authority: str, auth: Mapping[str, Any], secret: str, ctx: TargetContext) -> tuple[str, float]:
     url = f"{authority}/{auth.get('tenant')}/oauth2/token"
     form = {
         "grant_type": "client_credentials",
@@ -112,19 +113,19 @@ def _fetch_token(authority: str, auth: Mapping[str, Any], secret: str, settings:
         "client_secret": secret,
         "resource": str(auth.get("audience")),
     }
+    timeout = aiohttp.ClientTimeout(total=ctx.settings.http_timeout)
+    ssl_ctx = default_context(ctx.settings.ca_bundle)
     try:
-        with httpx.Client(timeout=settings.http_timeout, verify=ssl_context(None, secrets_none, settings)) as c:
-            answer = c.post(url, data=form)
-    except httpx.HTTPError as e:
+        async with ctx.http_session().post(url, data=form, timeout=timeout, ssl=ssl_ctx) as answer:
+            status = answer.status
+            body: Any = await answer.json(content_type=None) if status == 200 else None
+    except (TimeoutError, aiohttp.ClientError) as e:
         raise TemporaryTargetError(f"token request to {url} failed: {e.__class__.__name__}") from None
-    if answer.status_code != 200:
-        raise PermanentTargetError(f"token request to {url} answered {answer.status_code}")
+    except ValueError:
+        raise PermanentTargetError(f"token request to {url}: the answer is not JSON") from None
+    if status != 200:
+        raise PermanentTargetError(f"token request to {url} answered {status}")
     try:
-        body = answer.json()
         return str(body["access_token"]), float(body.get("expires_in", 3600))
-    except (ValueError, KeyError):
+    except (TypeError, KeyError, ValueError):
         raise PermanentTargetError(f"token request to {url}: no access_token in the answer") from None
-
-
-def secrets_none(ref: Any, field: str) -> str:
-    raise PermanentTargetError(f"{field}: no secret expected here")

@@ -2,30 +2,29 @@
 
 Authentication is a secret reference: ``authentication.sasKey`` (with ``sasKeyName`` and
 ``namespace``: ``<namespace>.servicebus.windows.net``) or a full ``connectionString``. The
-message id is the invocation id, so the broker's duplicate detection drops a replayed
+message id is the idempotency key (the invocation id; ``<id>-error`` for the error action),
+so the broker's duplicate detection drops a replayed
 occurrence (``brokeredMessageProperties.messageId`` is therefore ignored). Custom properties
 become application properties, plus the scheduler's ``x-ms-scheduler-*`` metadata. The SDK's own
-retries are off: retrying is the job's retry policy.
+retries are off: retrying is the job's retry policy. One open sender per entity and credentials
+per process (dropped after a failure); sends run on the process's thread pool.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
-from azure.servicebus.exceptions import (
-    MessagingEntityNotFoundError,
-    ServiceBusAuthenticationError,
-    ServiceBusAuthorizationError,
-    ServiceBusError,
-)
 
+from worker.attempts import idempotency_key
 from worker.contract import Invocation, parse_duration
-from worker.settings import WorkerSettings
-from worker.targets.base import Outcome, SecretResolver
+from worker.targets.base import Outcome, SecretResolver, TargetContext
+from worker.targets.clients import client_key
+from worker.targets.errors import classify
 from worker.targets.http import scheduler_headers
 
 
@@ -51,7 +50,7 @@ def build_message(msg: Mapping[str, Any], inv: Invocation) -> ServiceBusMessage:
     enqueue_at = props.get("scheduledEnqueueTimeUtc")
     return ServiceBusMessage(
         str(msg.get("message", "")),
-        message_id=inv.id,
+        message_id=idempotency_key(inv),
         application_properties=app,  # type: ignore[arg-type]
         content_type=props.get("contentType"),
         correlation_id=props.get("correlationId"),
@@ -66,23 +65,39 @@ def build_message(msg: Mapping[str, Any], inv: Invocation) -> ServiceBusMessage:
     )
 
 
-def send_service_bus(
-    action: Mapping[str, Any], invocation: Invocation, secrets: SecretResolver, settings: WorkerSettings
-) -> Outcome:
+class _Sender:
+    """One open client and sender per entity and credentials; the SDK's sender is not
+    thread-safe, so sends to one entity take turns."""
+
+    def __init__(self, msg: Mapping[str, Any], secrets: SecretResolver, field: str, topic: bool, entity: str):
+        self.client = _client(msg, secrets, field)
+        self.sender = self.client.get_topic_sender(entity) if topic else self.client.get_queue_sender(entity)
+        self.lock = threading.Lock()
+
+    def send(self, message: ServiceBusMessage, timeout: float) -> None:
+        with self.lock:
+            self.sender.send_messages(message, timeout=timeout)
+
+    def close(self) -> None:
+        for part in (self.sender, self.client):
+            try:
+                part.close()
+            except Exception:  # closing a broken link must not hide the send's error
+                pass
+
+
+async def send_service_bus(action: Mapping[str, Any], invocation: Invocation, ctx: TargetContext) -> Outcome:
     topic = action.get("type") == "serviceBusTopic"
     field = "serviceBusTopicMessage" if topic else "serviceBusQueueMessage"
     msg = action.get(field) or {}
     entity = str(msg.get("topicPath") if topic else msg.get("queueName"))
     message = build_message(msg, invocation)
+    key = client_key(f"{action.get('type')}:{entity}", msg, ctx.secrets, ("connectionString",), field, sas=True)
+    what = f"Service Bus {'topic' if topic else 'queue'} {entity!r}"
     try:
-        with _client(msg, secrets, field) as client:
-            sender = client.get_topic_sender(entity) if topic else client.get_queue_sender(entity)
-            with sender:
-                sender.send_messages(message, timeout=settings.http_timeout)
-    except MessagingEntityNotFoundError:
-        return Outcome(False, f"Service Bus entity {entity!r} does not exist", retryable=True)
-    except (ServiceBusAuthenticationError, ServiceBusAuthorizationError) as e:
-        return Outcome(False, f"Service Bus refused the credentials: {e.__class__.__name__}", retryable=False)
-    except ServiceBusError as e:
-        return Outcome(False, f"Service Bus error: {e.__class__.__name__}: {str(e).splitlines()[0][:300]}")
+        sender = ctx.client(key, lambda: _Sender(msg, ctx.secrets, field, topic, entity))
+        await ctx.run_sync(lambda: sender.send(message, ctx.settings.http_timeout))
+    except Exception as e:
+        ctx.drop_client(key)
+        raise classify(e, what, ctx.settings.http_timeout) from None
     return Outcome(True, f"message {invocation.id} sent to {'topic' if topic else 'queue'} {entity}")

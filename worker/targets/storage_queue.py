@@ -5,7 +5,9 @@ Credentials are secret references: ``sasToken`` (with ``storageAccount``: the qu
 Azurite's ``QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1``, with an account key or a
 ``SharedAccessSignature``). The message is Azure's XML envelope unless ``rawMessage: true``;
 text is sent as is (no base64), as Azure Scheduler did. A missing queue is a failure (retried,
-then the error action), as in Azure: the scheduler never creates queues.
+then the error action), as in Azure: the scheduler never creates queues. One client per queue and
+credentials per process (built on first use, dropped after a failure); the SDK's calls run on the
+process's thread pool.
 """
 
 from __future__ import annotations
@@ -13,19 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
 from azure.storage.queue import QueueClient
 
 from worker.contract import Invocation
 from worker.settings import WorkerSettings
-from worker.targets.base import Outcome, PermanentTargetError, SecretResolver, TemporaryTargetError
+from worker.targets.base import Outcome, PermanentTargetError, SecretResolver, TargetContext
+from worker.targets.clients import client_key
 from worker.targets.envelope import storage_queue_envelope
+from worker.targets.errors import classify
 
 
 def queue_client(msg: Mapping[str, Any], secrets: SecretResolver, settings: WorkerSettings) -> QueueClient:
@@ -46,22 +43,16 @@ def queue_client(msg: Mapping[str, Any], secrets: SecretResolver, settings: Work
         raise PermanentTargetError("queueMessage: the connection string or account is not valid") from None
 
 
-def send_storage_queue(
-    action: Mapping[str, Any], invocation: Invocation, secrets: SecretResolver, settings: WorkerSettings
-) -> Outcome:
+async def send_storage_queue(action: Mapping[str, Any], invocation: Invocation, ctx: TargetContext) -> Outcome:
     msg = action.get("queueMessage") or {}
     text = str(msg.get("message", ""))
     body = text if msg.get("rawMessage") else storage_queue_envelope(invocation, text)
-    client = queue_client(msg, secrets, settings)
+    name = msg.get("queueName")
+    key = client_key("storageQueue", msg, ctx.secrets, ("connectionString", "sasToken"), "queueMessage")
+    client = ctx.client(key, lambda: queue_client(msg, ctx.secrets, ctx.settings))
     try:
-        with client:
-            sent = client.send_message(body)
-    except ResourceNotFoundError:
-        return Outcome(False, f"queue {msg.get('queueName')!r} does not exist", retryable=True)
-    except ClientAuthenticationError as e:
-        return Outcome(False, f"storage authentication failed ({e.status_code})", retryable=False)
-    except HttpResponseError as e:
-        return Outcome(False, f"storage answered {e.status_code}: {e.reason}", retryable=(e.status_code or 500) >= 500)
-    except (ServiceRequestError, ServiceResponseError) as e:
-        raise TemporaryTargetError(f"storage queue unreachable: {e.__class__.__name__}") from None
-    return Outcome(True, f"message {sent.id} sent to queue {msg.get('queueName')}")
+        sent = await ctx.run_sync(lambda: client.send_message(body))
+    except Exception as e:
+        ctx.drop_client(key)
+        raise classify(e, f"queue {name!r}", ctx.settings.http_timeout) from None
+    return Outcome(True, f"message {sent.id} sent to queue {name}")
