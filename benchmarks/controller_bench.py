@@ -32,7 +32,7 @@ from rq import Queue, Retry
 from benchmarks.proc import (
     controller,
     median,
-    start_redis,
+    start_redis,  # the worker benchmark imports it from here too
     stop,
     synced_after,
     wait,

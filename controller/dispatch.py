@@ -112,7 +112,7 @@ class Dispatcher:
                 ready.append(hit[0])
         if not ready or self._rev is None:
             return 0, names
-        committed = self.store.commit(ready, rev=self._rev[0])
+        committed = self.store.commit(ready, self._rev[0])
         if committed is None:  # a sync write since the preparation: decide them again
             return 0, names
         done, stale = committed

@@ -143,6 +143,8 @@ def sync_process(settings: ControllerSettings, source: Source, watch_paths: tupl
 
         changes = Changes()
         observer = watch(watch_paths, poke, changes)
+        # Events drive the passes; the full re-read only catches lost events (idle is idle).
+        settings = replace(settings, resync_interval=max(settings.resync_interval, settings.watched_resync))
     sync = SyncLoop(source, DesiredStore(connect(settings), settings.keys, remember=True), settings)
     sync.after_pass = _freeze  # the memories are long-lived: keep them out of every collection
     try:

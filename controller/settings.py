@@ -22,7 +22,8 @@ class ControllerSettings:
     region: str = "local"
     lease_ttl: float = 10.0  # seconds; a standby takes over within this after the leader dies
     lease_renew_every: float = 2.5  # renew well before expiry: a gap stays under a third of the TTL
-    resync_interval: float = 30.0  # periodic full sync pass, catches lost watch events
+    resync_interval: float = 30.0  # periodic full sync pass (git poll, no watcher)
+    watched_resync: float = 300.0  # with a file watcher: its events drive passes; this catches lost ones
     debounce: float = 0.1  # coalesce bursts of file events (editors' atomic renames)
     git_poll: float = 15.0
     prune_cap: float = 0.25  # refuse a pass that would delete more than this share of all jobs

@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
     src.add_argument("--git", metavar="REPO", help="repository URL or path; the controller keeps its own checkout")
     p.add_argument("--branch", help="git branch to follow (default main)")
     p.add_argument("--path", help="manifest directory inside the repository (default: all)")
-    p.add_argument("--poll", type=float, help="git fetch / resync interval in seconds (default 15 / 30)")
+    p.add_argument("--poll", type=float, help="git fetch / full resync seconds (default 15 / 300)")
     p.add_argument("--checkout", help="where to keep the git checkout (default: a temporary directory)")
     p.add_argument("--once", action="store_true", help="one sync pass and one dispatch pass, then exit")
     p.add_argument("--now", help="with --once: act as of this ISO 8601 instant")
@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         settings = replace(settings, lease_ttl=args.lease_ttl, lease_renew_every=max(0.2, args.lease_ttl / 4))
     if args.git:
         settings = replace(settings, resync_interval=args.poll or settings.git_poll)
-    elif args.poll:
-        settings = replace(settings, resync_interval=args.poll)
+    elif args.poll:  # an explicit resync interval holds with the watcher too
+        settings = replace(settings, resync_interval=args.poll, watched_resync=args.poll)
     controller = Controller(settings, connect(settings), source_of(args), args.id or "")
     if args.once:
         report, enqueued = controller.once(parse_now(args.now) if args.now else utcnow())

@@ -24,8 +24,8 @@ LOG_REV, LOG_NAMES = "rev", "names"
 # ARGV: the stream's cap, the two field names, the names joined by newlines.
 APPEND = """
 local rev = redis.call('incr', KEYS[1])
-redis.call('xadd', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', ARGV[2], rev, ARGV[3], ARGV[4])
-return rev
+local id = redis.call('xadd', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', ARGV[2], rev, ARGV[3], ARGV[4])
+return {rev, id}
 """
 
 

@@ -129,6 +129,7 @@ class DesiredStore:
     def apply(self, plan: Plan) -> list[str]:
         """Write every row's writes; returns the keys of the jobs written."""
         written: list[str] = []
+        logged: list[tuple[int, str]] = []
         pipe, batch = self.r.pipeline(transaction=True), []
         for c in plan.collections:
             if self._collection(pipe, c):
@@ -139,19 +140,56 @@ class DesiredStore:
                 written.append(row.key)
                 batch.append(row.key)
             if len(batch) >= BATCH:
-                self._end_batch(pipe, batch)
+                logged += self._end_batch(pipe, batch)
                 batch = []
         if plan.prune.uses_allowance and plan.of(Action.DELETE):
             pipe.delete(self.keys.prune_allowed())
-        self._end_batch(pipe, batch)
+        logged += self._end_batch(pipe, batch)
+        self._remember_own(plan, logged)
         return written
 
-    def _end_batch(self, pipe: Any, names: list[str]) -> None:
-        """The batch's change-log entry and a poke, in the batch's MULTI; then EXEC."""
+    def _end_batch(self, pipe: Any, names: list[str]) -> list[tuple[int, str]]:
+        """The batch's change-log entry and a poke, in the batch's MULTI; then EXEC. Returns the
+        entry's (revision, stream id)."""
+        at = len(pipe.command_stack)
         if names:
             changelog.append(pipe, self.keys, names)
             self._poke(pipe)
-        pipe.execute()
+        results = pipe.execute()
+        if not names:
+            return []
+        rev, entry_id = results[at]
+        return [(int(rev), _s(entry_id))]
+
+    def _remember_own(self, plan: Plan, logged: list[tuple[int, str]]) -> None:
+        """When the log shows that this apply's batches were the only writes since the remembered
+        observation, bring it up to date from the rows just written instead of re-reading them
+        (what the records' codecs write, they read back equal: their round-trip tests)."""
+        seen = self._seen
+        if (
+            seen is None
+            or not logged
+            or [r for r, _ in logged] != list(range(seen.rev + 1, seen.rev + 1 + len(logged)))
+        ):
+            return
+        for c in plan.collections:
+            if c.delete:
+                seen.collections.pop(c.name, None)
+            elif c.record is not None:
+                seen.collections[c.name] = c.record
+        for row in plan.jobs:
+            if not row.writes:
+                continue
+            old = seen.jobs.get(row.key)
+            if row.delete:
+                seen.jobs.pop(row.key, None)
+                continue
+            record = row.record or (old.record if old else None)
+            if record is None:
+                continue
+            status = row.status if row.status is not None else (old.status if old else None)
+            seen.jobs[row.key] = ObservedJob(record, status)
+        seen.rev, seen.last_id, seen.handed = logged[-1][0], logged[-1][1], None
 
     def _job(self, pipe: Any, row: JobRow) -> None:
         name = row.key
