@@ -30,8 +30,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from controller.core.quota import Loader, load_documents
-from controller.core.reconcile.plan import Desired, Plan, PlanOptions, RowMemo, make_plan
+from controller.core.reconcile.plan import RowMemo, make_plan
 from controller.core.reconcile.render import headline
+from controller.core.reconcile.rows import Desired, Plan, PlanOptions
 from controller.settings import ControllerSettings
 from controller.sources.base import Source, SourceError
 from controller.state.desired import DesiredStore

@@ -13,8 +13,8 @@ from typing import Any
 from controller.commands.common import redis_url, redis_url_arg, require_manifests
 from controller.commands.next import parse_now
 from controller.commands.plan import exit_code, options_for, prune_flags, sync_for
-from controller.core.reconcile.plan import Action, Plan
 from controller.core.reconcile.render import RENDERERS
+from controller.core.reconcile.rows import Action, Plan
 
 
 def register(sub: Any) -> None:

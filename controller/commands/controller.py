@@ -11,8 +11,8 @@ from typing import Any
 
 from controller.commands.common import redis_url, redis_url_arg
 from controller.commands.next import parse_now
-from controller.core.reconcile.plan import Plan
 from controller.core.reconcile.render import headline
+from controller.core.reconcile.rows import Plan
 from controller.errors import PermanentError, UsageError
 from controller.runtime import Controller, connect, utcnow
 from controller.settings import ControllerSettings

@@ -15,10 +15,6 @@ from controller.commands.common import redis_url, redis_url_arg, require_manifes
 from controller.commands.next import parse_now
 from controller.core.quota import load_documents
 from controller.core.reconcile.plan import (
-    Observed,
-    ObservedJob,
-    Plan,
-    PlanOptions,
     collection_record,
     collection_states,
     desired_status,
@@ -27,6 +23,7 @@ from controller.core.reconcile.plan import (
     make_plan,
 )
 from controller.core.reconcile.render import RENDERERS
+from controller.core.reconcile.rows import Observed, ObservedJob, Plan, PlanOptions
 from controller.errors import UsageError
 from controller.runtime import connect
 from controller.settings import ControllerSettings

@@ -23,7 +23,7 @@ from typing import Any
 
 import redis
 
-from controller.core.reconcile.plan import Action, CollectionRow, JobRow, Observed, ObservedJob, Plan
+from controller.core.reconcile.rows import Action, CollectionRow, JobRow, Observed, ObservedJob, Plan
 from controller.state import changelog
 from controller.state.keys import ControllerKeys
 from controller.state.sync_record import SyncRecord

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from controller.core import normalize, schemas
 from controller.core.quota import Loader, load_documents
-from controller.core.reconcile.plan import Action, Desired, Observed, ObservedJob, Plan, RowMemo, make_plan
+from controller.core.reconcile.plan import RowMemo, make_plan
+from controller.core.reconcile.rows import Action, Desired, Observed, ObservedJob, Plan
 
 NOW = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
 

@@ -14,19 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.core.quota import load_documents
-from controller.core.reconcile.plan import (
-    Action,
-    Desired,
-    Observed,
-    ObservedJob,
-    Plan,
-    PlanOptions,
-    Prune,
-    desired_status,
-    job_record,
-    make_plan,
-)
+from controller.core.reconcile.plan import desired_status, job_record, make_plan
 from controller.core.reconcile.render import as_json, as_markdown, as_text
+from controller.core.reconcile.rows import Action, Desired, Observed, ObservedJob, Plan, PlanOptions, Prune
 from worker.contract import ContractError
 from worker.records import (
     W_FAULTED_GENERATION,

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from controller.core.reconcile.plan import Action, CollectionRow, JobRow, Plan
+from controller.core.reconcile.rows import Action, CollectionRow, JobRow, Plan
 
 SYMBOL = {
     Action.CREATE: "+",
