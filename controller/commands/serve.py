@@ -15,6 +15,7 @@ from typing import Any
 
 from controller.api.auth import Tokens, check_bind
 from controller.api.limits import Limits
+from controller.commands.common import redis_url, redis_url_arg
 from controller.errors import UsageError
 
 DEFAULT_API_DIR = os.environ.get("CRONPLANE_API_DIR", "api-manifests")
@@ -29,7 +30,7 @@ def register(sub: Any) -> None:
     p.add_argument("--rate", type=float, default=50.0, help="requests per second per client (default 50)")
     p.add_argument("--burst", type=float, default=200.0, help="burst size per client (default 200)")
     p.add_argument("--max-body", type=int, default=64 * 1024, help="largest request body in bytes (default 65536)")
-    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
+    redis_url_arg(p)
     p.set_defaults(run=run)
 
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--rate must be > 0, --burst ≥ 1 and --max-body ≥ 1024")
     tokens = Tokens.from_env()
     check_bind(args.host, tokens)
-    settings = ControllerSettings.from_env(redis_url=args.redis_url)
+    settings = ControllerSettings.from_env(redis_url=redis_url(args))
     client = connect(settings)
     owned = OwnedDir(args.api_dir)
     owned.root.mkdir(parents=True, exist_ok=True)

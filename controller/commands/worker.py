@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
+from controller.commands.common import redis_url, redis_url_arg
 from controller.errors import CronplaneError, UsageError
 from worker.cli import CliError, run_worker
 from worker.contract import DEFAULT_QUEUE
@@ -17,7 +17,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("worker", help="run workers (RQ workers) that perform invocations, many at once")
     p.add_argument("--queues", nargs="+", help="queues to listen on (default: cronplane)")
     p.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
+    redis_url_arg(p)
     p.add_argument("--name", help="worker name (default: random; <name>-<n> per process)")
     p.add_argument("--processes", type=int, help="worker processes (default: one per core)")
     p.add_argument(
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         start_probes(args)
     try:
-        return run_worker(args.redis_url, args.queues, args.burst, args.name, args.processes, args.concurrency, level)
+        return run_worker(redis_url(args), args.queues, args.burst, args.name, args.processes, args.concurrency, level)
     except CliError as e:
         raise (UsageError if e.code == 2 else CronplaneError)(str(e)) from None
 
@@ -50,7 +50,7 @@ def start_probes(args: argparse.Namespace) -> None:
     from worker.redis_url import redis_from_url
     from worker.settings import WorkerSettings
 
-    settings = WorkerSettings.from_env(redis_url=args.redis_url)
+    settings = WorkerSettings.from_env(redis_url=redis_url(args))
     client = redis_from_url(settings.redis_url)
     register_redis(client, ControllerKeys(settings.keys.prefix), (args.queues or [DEFAULT_QUEUE])[0])
     serve_probes(args.metrics_host, args.metrics_port, Probes({"redis": client.ping}))
