@@ -237,9 +237,6 @@ class DesiredStore:
             pipe.hset(self.keys.sync(), mapping=record.to_redis())  # type: ignore[arg-type]
             pipe.execute()
 
-    def last_sync(self) -> SyncRecord | None:
-        return SyncRecord.from_redis(self.r.hgetall(self.keys.sync()))
-
 
 def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
