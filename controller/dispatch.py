@@ -33,6 +33,7 @@ from controller.core.invocation import build_invocation
 from controller.core.model import ConcurrencyPolicy, JobKey, JobSpec
 from controller.core.recurrence import Occurrence, Schedule
 from controller.lease import Lease
+from controller.reconnect import OUTAGE, Outage
 from controller.settings import ControllerSettings
 from controller.state.changelog import changes_since
 from controller.state.overrides import OverrideStore, RunRequest, Suspension
@@ -286,6 +287,10 @@ class Dispatcher:
         return self.lease is None or self.lease.held()
 
     def run_forever(self, stop: threading.Event, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        """Until ``stop``: pass, prepare, sleep on the poke. A Redis outage is waited out with
+        backoff (one line when it starts, one when it ends); the cursors then catch up per the
+        missed-run policy."""
+        outage = Outage("dispatch", log)
         while not stop.is_set():
             if self.lease is not None and not self.lease.held():
                 self.prepared.clear()  # a new term starts from what Redis says
@@ -295,6 +300,7 @@ class Dispatcher:
             try:
                 now = clock()
                 n = self.run_pass(now)
+                outage.ok()
                 if n:
                     log.info("dispatch: enqueued %d invocation(s)", n)
                 earliest = self.store.earliest()
@@ -303,6 +309,10 @@ class Dispatcher:
                     now = clock()
                 wait = self.settings.max_sleep if earliest is None else earliest - now.timestamp()
                 self.store.wait_for_poke(min(self.settings.max_sleep, max(0.0, wait)))
+            except OUTAGE as e:
+                self.prepared.clear()
+                self._rev = None
+                stop.wait(outage.failed(e))
             except Exception:
                 log.exception("dispatch pass failed")
                 stop.wait(1.0)

@@ -1,8 +1,10 @@
 """The ASGI application: routes, error bodies, authentication, limits, probes, metrics, dashboard.
 
 Every answer to a client mistake is a 4xx with an ARM error body
-``{"error": {"code", "message", "details": [...]}}``; a Redis outage is 503 ServerBusy; nothing
-a client sends produces a traceback or a 5xx (the schemathesis test fuzzes that).
+``{"error": {"code", "message", "details": [...]}}``; a Redis outage is 503 ServerBusy with
+``Retry-After: 1`` (one warning line when it starts, one info line when Redis answers again, by
+a background ping: ``controller.reconnect``); nothing a client sends produces a traceback or a
+5xx (the schemathesis test fuzzes that).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from controller.api.auth import Principal, Tokens
 from controller.api.limits import Limits, LimitsMiddleware
 from controller.api.service import ApiError, Service
 from controller.observability import Probes, metrics_response
+from controller.reconnect import OUTAGE, Outage, describe
 
 log = logging.getLogger("cronplane.api")
 STATIC = Path(__file__).parent / "static"
@@ -34,7 +37,7 @@ def _error(status: int, code: str, message: str, details: list[dict[str, str]] |
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": "1"} if status == 503 else None
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -87,9 +90,15 @@ def create_app(service: Service, tokens: Tokens, limits: Limits | None = None, p
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         return _error(exc.status_code, CODES.get(exc.status_code, "BadRequest"), str(exc.detail))
 
+    outage = Outage("api", log)
+
     @app.exception_handler(redis.RedisError)
     async def redis_down(_: Request, exc: redis.RedisError) -> JSONResponse:
-        log.warning("Redis unavailable: %s", exc.__class__.__name__)
+        if isinstance(exc, OUTAGE):  # one line when it starts, one when a background ping answers
+            outage.failed(exc)
+            outage.watch(service.reads.ping)
+        else:  # Redis answered with an error (out of memory, ...): not an outage, say which
+            log.warning("Redis refused a command: %s", describe(exc))
         return _error(503, "ServerBusy", "the store is unavailable; retry shortly")
 
     app.include_router(routes.router)
