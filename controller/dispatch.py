@@ -295,7 +295,7 @@ class Dispatcher:
             if self.lease is not None and not self.lease.held():
                 self.prepared.clear()  # a new term starts from what Redis says
                 self._rev = None
-                stop.wait(0.2)
+                stop.wait(self._probe(outage) if outage.down else 0.2)  # standing by: still see an outage end
                 continue
             try:
                 now = clock()
@@ -316,6 +316,15 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatch pass failed")
                 stop.wait(1.0)
+
+    def _probe(self, outage: Outage) -> float:
+        """Ping Redis during an outage; the seconds to wait before looking again."""
+        try:
+            self.store.r.ping()
+        except OUTAGE as e:
+            return outage.failed(e)
+        outage.ok()
+        return 0.2
 
 
 def _suspend(d: Decision) -> Decision:

@@ -146,6 +146,7 @@ class Controller:
             if child.is_alive():
                 child.kill()
                 child.join()
+            _stop_resource_tracker()
         what = "lease released" if released else "it held no lease"
         log.info("controller %s stopped; %s", self.owner, what)
 
@@ -206,6 +207,17 @@ def sync_process(settings: ControllerSettings, source: Source, watch_paths: tupl
     finally:
         if observer is not None:
             observer.stop()
+
+
+def _stop_resource_tracker() -> None:
+    """Stop (and reap) the helper process that starting the sync process started, rather than
+    leave it to exit after us and wait for whoever inherits it."""
+    try:
+        from multiprocessing import resource_tracker
+
+        resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ChildProcessError):  # no such helper in this Python: nothing to do
+        pass
 
 
 def _freeze() -> None:

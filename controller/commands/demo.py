@@ -210,6 +210,8 @@ class _Children:
 
 
 def _stop(procs: list[subprocess.Popen[bytes]], children: _Children) -> None:
+    """SIGTERM each, wait up to ``GRACE``, SIGKILL what is left; then SIGKILL whatever is still
+    in their process groups (a child's own children, were they left behind)."""
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
@@ -220,6 +222,10 @@ def _stop(procs: list[subprocess.Popen[bytes]], children: _Children) -> None:
         if p.poll() is None:
             p.kill()
             p.wait()
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # the group is the child's own (process_group=0)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _interrupt(*_: Any) -> None:
