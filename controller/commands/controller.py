@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import threading
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -68,9 +69,6 @@ def check_flags(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_flags(args)
-    # Until the controller's own handlers are in place, SIGTERM is an interrupt like SIGINT:
-    # the temporary checkout is still removed.
-    signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = ControllerSettings.from_env(redis_url=redis_url(args))
     if args.lease_ttl:
@@ -80,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.poll:  # an explicit resync interval holds with the watcher too
         settings = replace(settings, resync_interval=args.poll, watched_resync=args.poll)
     with ExitStack() as stack:
+        if threading.current_thread() is threading.main_thread():
+            # Until the controller's own handlers are in place, SIGTERM is an interrupt like
+            # SIGINT, so that the temporary checkout is still removed.
+            stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _interrupt))
         return _run(args, settings, source_of(args, stack))
 
 
