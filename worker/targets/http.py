@@ -37,22 +37,19 @@ async def call_http(action: Mapping[str, Any], invocation: Invocation, ctx: Targ
     uri = str(request.get("uri", ""))
     settings = ctx.settings
     try:
-        host = await checked_host(uri, settings.allow_link_local)
+        await checked_host(uri, settings.allow_link_local)
         headers = await request_headers(request, invocation, ctx)
         ssl_ctx = http_auth.ssl_context(request.get("authentication") or None, ctx.secrets, settings)
         body = request.get("body")
-        async with (
-            ctx.host_slot(host),
-            ctx.http_session().request(
-                str(request.get("method", "GET")),
-                uri,
-                headers=headers,
-                data=body.encode() if isinstance(body, str) else None,
-                ssl=ssl_ctx,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=settings.http_timeout),
-            ) as answer,
-        ):
+        async with ctx.http_session().request(
+            str(request.get("method", "GET")),
+            uri,
+            headers=headers,
+            data=body.encode() if isinstance(body, str) else None,
+            ssl=ssl_ctx,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=settings.http_timeout),
+        ) as answer:
             content = await read_capped(answer.content)
             return outcome_of(answer.status, answer.reason or "", answer.headers.get("Retry-After"), content)
     except Exception as e:
@@ -105,14 +102,13 @@ def scheduler_headers(inv: Invocation) -> dict[str, str]:
     }
 
 
-async def checked_host(uri: str, allow_link_local: bool) -> str:
-    """The ``host:port`` the per-host limit counts; refuses link-local targets."""
+async def checked_host(uri: str, allow_link_local: bool) -> None:
+    """Refuses a uri without a host, and link-local targets."""
     parts = urlsplit(uri)
     if not parts.hostname:
         raise PermanentTargetError(f"{uri!r} has no host")
     if not allow_link_local:
         await refuse_link_local(parts.hostname)
-    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 async def refuse_link_local(host: str) -> None:
