@@ -205,3 +205,18 @@ def _at(invocation: Invocation, attempt: int) -> Invocation:
     for _ in range(attempt):
         invocation = invocation.next_attempt()
     return invocation
+
+
+def test_an_attempt_has_one_deadline_whatever_the_target_does() -> None:
+    from types import SimpleNamespace
+
+    from worker.runner import target_attempt
+
+    async def hangs(action: Mapping[str, Any], invocation: Invocation, ctx: Any) -> Outcome:
+        await asyncio.sleep(60)
+        return OK
+
+    ctx: Any = SimpleNamespace(settings=SimpleNamespace(http_timeout=0.05))
+    attempt = target_attempt(ctx, lookup=lambda kind: hangs)
+    outcome = asyncio.run(attempt({"type": "http", "request": {"uri": "http://t/"}}, inv()))
+    assert outcome == Outcome(False, "http://t/: no answer within 0.05 s", retryable=True)
