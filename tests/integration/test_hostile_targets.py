@@ -10,6 +10,7 @@ bounded while five 1 GB bodies arrive at once.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -94,11 +94,11 @@ def instant(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-# name → (path, retry policy, expected (status, retryCount) per attempt, message fragment)
+# name → (path, retry policy, expected (status, retryCount) per attempt, message pattern)
 CASES: dict[str, tuple[str | None, RetryPolicy, list[tuple[str, int]], str]] = {
     "timeout": ("/timeout", ONCE, [("failed", 0), ("failed", 1)], f"no answer within {TIMEOUT:g} s"),
     "refused": (None, ONCE, [("failed", 0), ("failed", 1)], "ClientConnectorError"),
-    "reset": ("/reset", ONCE, [("failed", 0), ("failed", 1)], "Connection reset"),
+    "reset": ("/reset", ONCE, [("failed", 0), ("failed", 1)], "Connection reset|ServerDisconnectedError"),
     "slow-body": ("/slow", ONCE, [("failed", 0), ("failed", 1)], f"no answer within {TIMEOUT:g} s"),
     "slow-head": ("/drip", ONCE, [("failed", 0), ("failed", 1)], f"no answer within {TIMEOUT:g} s"),
     "error-500": ("/status/500", TWICE, [("failed", 0), ("failed", 1), ("failed", 2)], "HTTP 500"),
@@ -138,7 +138,7 @@ def test_hostile_targets_follow_the_retry_policy_with_exact_history_and_bounded_
         entries = sorted(history(redis_client, f"c1/{name}"), key=lambda e: e.start_time)
         assert [(e.status, e.retry_count) for e in entries] == expected, (name, entries)
         for e in entries:
-            assert fragment in e.message and "\n" not in e.message.split("\n", 1)[0], (name, e.message)
+            assert re.search(fragment, e.message), (name, e.message)
             assert seconds(e) < TIMEOUT + SLACK, (name, seconds(e))  # no attempt outlives its deadline
         if fragment.startswith("no answer"):
             assert all(seconds(e) >= TIMEOUT - 0.1 for e in entries), name
@@ -153,5 +153,6 @@ def test_hostile_targets_follow_the_retry_policy_with_exact_history_and_bounded_
         [entry] = history(redis_client, f"c1/{name}")
         assert entry.status == "completed" and entry.message.startswith("HTTP 200")
         assert len(entry.message.encode()) <= 2048 + 40
+    print(f"worker peak RSS {rss.peak / 2**20:.0f} MiB, {elapsed:.1f} s")
     assert 0 < rss.peak < RSS_BOUND, rss.peak
     assert elapsed < 60, elapsed  # nothing waited for the peer's 30 s hold
