@@ -153,3 +153,19 @@ def test_yaml_shaped_noise_never_raises(text: str) -> None:
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise(data: bytes) -> None:
     _check({"b.yaml": data})
+
+
+def test_credentials_in_a_uri_are_refused_without_echoing_them() -> None:
+    text = (
+        "apiVersion: cronplane/v1\nkind: Job\nmetadata: {name: j}\nspec:\n"
+        "  action: {type: http, request: {method: GET, uri: 'http://u:hunter2@example.test/'}}\n"
+    )
+    [problem] = load_documents({"m.yaml": text.encode()}, NOW).problems
+    assert str(problem).startswith("m.yaml:5:52: action.request.uri: may not carry credentials")
+    assert "hunter2" not in str(problem)
+
+
+def test_a_number_too_long_for_python_is_a_located_problem() -> None:
+    text = "apiVersion: cronplane/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  maxConcurrentCalls: " + "9" * 5000
+    problems = [str(p) for p in load_documents({"m.yaml": text.encode()}, NOW).problems]
+    assert any(p.startswith("m.yaml:5:23: maxConcurrentCalls: the number '999") for p in problems), problems
