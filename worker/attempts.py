@@ -3,13 +3,18 @@
 Per occurrence (reference §1.3.5, §3, §6, §9 F):
 
     main attempt n ──ok──────────────────────────────────────────────────► Done("completed")
-        │ failed, retryable, n < retries ──► Retry(main n+1, due = end + max(interval, Retry-After))
+        │ failed, retryable, n < retries ──► Retry(main n+1, due = end + retry_delay)
         │ failed otherwise ──► faulted (faultedCount + 1; the job is Faulted when no run follows)
         │                      └── errorAction? ──► ErrorAction(error attempt 0) else Done("faulted")
         ▼
     error attempt n ──ok──► Done("error-action-completed")
         │ failed, retryable, n < retries ──► Retry(error n+1)
         └── otherwise ──► Done("error-action-failed")
+
+``retry_delay``: the policy's interval for retry n (fixed, or exponential up to
+``maxRetryInterval``), or the target's ``Retry-After`` when that is longer, but never more than
+the policy's ceiling, ``max(maxRetryInterval, interval)`` (default 1 h): a hostile or confused
+target cannot park an occurrence for a year. Retry-After never adds attempts nor shortens a wait.
 
 A retry is a new RQ job under a deterministic id (``<id>-m<n>`` / ``-e<n>``), so a replayed attempt
 cannot schedule a second one. Counters (reference §1.3.9): executionCount = main-action attempts,
@@ -103,6 +108,14 @@ def should_retry(inv: Invocation, outcome: Outcome) -> bool:
     return not outcome.ok and retryable and inv.attempt < policy.max_retries
 
 
+def retry_delay(policy: RetryPolicy, retry_number: int, retry_after: float | None) -> float:
+    """Seconds from the failed attempt's end to retry ``retry_number`` (see the module docstring)."""
+    delay = policy.delay_before(retry_number)
+    if not retry_after or retry_after <= delay:
+        return delay
+    return min(retry_after, max(policy.max_interval, delay))
+
+
 def decide(inv: Invocation, outcome: Outcome, started: float, ended: float) -> Step:
     """The record of this attempt and what follows it."""
     main = inv.phase == "main"
@@ -111,7 +124,7 @@ def decide(inv: Invocation, outcome: Outcome, started: float, ended: float) -> S
     record = _record(inv, outcome, started, ended, faulted)
     if retry:
         nxt = inv.next_attempt()
-        wait = max(policy_of(inv).delay_before(nxt.attempt), outcome.retry_after or 0.0)
+        wait = retry_delay(policy_of(inv), nxt.attempt, outcome.retry_after)
         return Step(record, Retry(nxt, ended + wait, retry_job_id(nxt)))
     if faulted and inv.action.get("errorAction"):
         return Step(record, ErrorAction(inv.to_error_phase()))

@@ -139,7 +139,10 @@ class CronplaneWorker(BaseWorker):
         self.batch = Batcher(r)
         clients = Clients(self.settings, EnvFileSecrets())
         self.runner = Runner(
-            WorkerStore(r, self.settings, self.batch), target_attempt(clients), self.settings.job_timeout
+            WorkerStore(r, self.settings, self.batch),
+            target_attempt(clients),
+            self.settings.job_timeout,
+            slots=clients.slots,
         )
         claimer = Claimer(r, self.name, self.settings.keys.prefix, self.heartbeat_ttl)
         background = [asyncio.create_task(self._heartbeats()), asyncio.create_task(self._maintenance())]

@@ -64,6 +64,9 @@ class WorkerSettings:
     concurrency: int = 100  # invocations in flight per worker process
     host_concurrency: int = 64  # calls in flight to one host:port per worker process
     host_limits: Mapping[str, int] = field(default_factory=dict)  # per host[:port] overrides
+    # Where a sasToken + storageAccount queue lives ({account} is replaced): another Azure cloud,
+    # or an emulator (Azurite: http://127.0.0.1:10001/{account}).
+    storage_queue_url: str = "https://{account}.queue.core.windows.net"
 
     @property
     def job_timeout(self) -> int:
@@ -102,6 +105,7 @@ class WorkerSettings:
             concurrency=_env_int(env, "CRONPLANE_WORKER_CONCURRENCY", cls.concurrency, 1),
             host_concurrency=_env_int(env, "CRONPLANE_HOST_CONCURRENCY", cls.host_concurrency, 1),
             host_limits=parse_host_limits(env.get("CRONPLANE_HOST_LIMITS", "")),
+            storage_queue_url=env.get("CRONPLANE_STORAGE_QUEUE_URL") or cls.storage_queue_url,
         )
         values = {k: v for k, v in overrides.items() if v is not None}
         return base if not values else cls(**{**base.__dict__, **values})

@@ -81,14 +81,26 @@ def create_app(service: Service, tokens: Tokens, limits: Limits | None = None, p
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.code, exc.message, exc.details)
 
+    def refused(request: Request) -> JSONResponse | None:
+        """FastAPI parses bodies and parameters before a route can authenticate: a request that is
+        malformed *and* unauthenticated is answered 401/403, never 400 (a stranger learns nothing)."""
+        try:
+            authenticate(request, write=request.method not in ("GET", "HEAD", "OPTIONS"))
+        except ApiError as e:
+            return _error(e.status, e.code, e.message)
+        return None
+
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
-        return _error(400, "BadRequest", f"the request is invalid ({len(details)} problem(s))", details)
+        return refused(request) or _error(
+            400, "BadRequest", f"the request is invalid ({len(details)} problem(s))", details
+        )
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, CODES.get(exc.status_code, "BadRequest"), str(exc.detail))
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        answer = refused(request) if exc.status_code == 400 else None  # a body that cannot be parsed
+        return answer or _error(exc.status_code, CODES.get(exc.status_code, "BadRequest"), str(exc.detail))
 
     outage = Outage("api", log)
 
