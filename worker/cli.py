@@ -68,11 +68,15 @@ def run_worker(
     processes: int | None = None,
     concurrency: int | None = None,
     log_level: str = "INFO",
+    grace: float | None = None,
 ) -> int:
     """``processes`` (default: one per core) RQ workers, each running up to ``concurrency``
-    invocations at once; in-process when there is one."""
+    invocations at once; in-process when there is one. ``grace``: seconds a stopping worker lets
+    its invocations finish before it hands them back."""
+    if grace is not None and not 0 <= grace <= 86400:
+        raise CliError("--grace must be between 0 and 86400 seconds", 2)
     try:
-        settings = WorkerSettings.from_env(redis_url=redis_url, concurrency=concurrency)
+        settings = WorkerSettings.from_env(redis_url=redis_url, concurrency=concurrency, grace=grace)
     except SettingsError as e:
         raise CliError(str(e), 2) from None
     if processes is not None and processes < 1:
@@ -88,7 +92,7 @@ def run_worker(
     def start(index: int) -> int:
         worker = CronplaneWorker(
             list(queues or [DEFAULT_QUEUE]),
-            connection=redis_from_url(settings.redis_url),
+            connection=redis_from_url(settings.redis_url, socket_connect_timeout=2.0),
             settings=settings,
             name=base if count == 1 else f"{base}-{index}",
         )
@@ -162,5 +166,5 @@ def history_args(parser: Any) -> None:
     parser.add_argument("--collection", help="collection (default: default)")
     parser.add_argument("--top", type=int, default=20, help="entries to show, 1..100 (default 20)")
     parser.add_argument("--skip", type=int, default=0, help="newest entries to skip")
-    parser.add_argument("--status", choices=("completed", "failed", "missed", "skipped"))
+    parser.add_argument("--status", choices=("completed", "failed", "missed", "skipped", "abandoned", "interrupted"))
     parser.add_argument("--output", choices=("text", "json"), default="text")

