@@ -82,7 +82,7 @@ class RedisLink:
                 return
             seconds, self.down_since = self.clock() - self.down_since, None
             self.up_since = self.clock()
-        self.log.warning("Worker %s: Redis is back after %.1f s", self.name, seconds)
+        self.log.warning("Worker %s: Redis is back (its calls failed for %.1f s)", self.name, seconds)
 
     def settled(self, seconds: float) -> bool:
         """Redis has answered for at least ``seconds`` (since start or the last outage)."""

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue, Retry
 
-from tests.integration.test_worker_http import history, http, invocation, write_desired
+from tests.integration.test_worker_http import history, http, invocation
+from tests.integration.worker_procs import enqueue, holder_pid, start_worker, stop
 from tests.peers.recording_http import RecordingTarget
-from tests.peers.rq_worker import ROOT, wait_until, worker_env
-from worker.contract import TASK, Invocation
+from tests.peers.rq_worker import wait_until
 
 RECOVERY_GOAL = 15.0
 RECOVERY_LIMIT = 25.0  # the goal plus a tolerance that holds on a loaded machine
@@ -34,37 +31,6 @@ def target() -> Iterator[RecordingTarget]:
     peer = RecordingTarget().start()
     yield peer
     peer.stop()
-
-
-def start_worker(redis_url: str, name: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "controller.cli", "worker", "--redis-url", redis_url, "--name", name, *extra]
-    return subprocess.Popen(args, cwd=ROOT, env=worker_env(redis_url), stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def enqueue(redis_url: str, inv: Invocation, retries: int = 3) -> None:
-    client = redis.Redis.from_url(redis_url)
-    write_desired(client, inv.job)
-    retry = {"retry": Retry(max=retries)} if retries else {}  # no Retry: no abandoned-work retry
-    Queue("cronplane", connection=client).enqueue(
-        TASK, inv.to_dict(), job_id=inv.id, unique=True, job_timeout=60, **retry
-    )
-
-
-def holder_pid(client: redis.Redis, job_id: str) -> int:
-    """PID of the worker process that runs ``job_id`` (from RQ's job and worker records)."""
-    worker = client.hget(f"rq:job:{job_id}", "worker_name")
-    assert worker, "the job is not started"
-    return int(client.hget(f"rq:worker:{worker}", "pid") or 0)
 
 
 def test_sigkilled_worker_is_retried_by_another_within_15_s(

@@ -1,0 +1,209 @@
+"""Real ``cronplane worker`` processes against a Redis that goes away: restarted on the same port
+and AOF data, refusing connections for longer than a heartbeat TTL, or hung (SIGSTOP). The worker
+never dies, logs one line when Redis is lost and one when it is back (no traceback), resumes within
+about a second of Redis answering (claims, and the retries that fell due meanwhile), and loses or
+doubles nothing: an attempt that ends during the outage is recorded once when Redis is back, and
+a call in flight across the outage is not taken by another worker. And a worker on a
+``redis+sentinel://`` URL keeps working across ``SENTINEL FAILOVER``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from rq import Queue
+
+from tests.integration.test_worker_http import history, http, invocation, write_desired
+from tests.integration.worker_procs import enqueue, start_worker, stop
+from tests.peers.recording_http import RecordingTarget
+from tests.peers.redis_server import RedisServer
+from tests.peers.rq_worker import wait_until
+from tests.peers.sentinel import SentinelDeployment
+from worker.contract import TASK, Keys, RetryPolicy
+
+KEYS = Keys()
+RESUME_GOAL = 2.0  # seconds from Redis answering to the work going on
+RESUME_LIMIT = 5.0  # the goal plus a tolerance for a loaded 2-core machine
+OUTAGE = float(os.environ.get("CRONPLANE_TEST_OUTAGE", "10"))  # > the heartbeat TTL (8 s); `make chaos`: 30
+
+
+@pytest.fixture
+def target() -> Iterator[RecordingTarget]:
+    peer = RecordingTarget().start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def aof_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis", appendonly=True).start()
+    yield server
+    server.resume()
+    server.stop()
+
+
+def client_of(server: RedisServer) -> redis.Redis:
+    return redis.Redis.from_url(server.url, decode_responses=True)
+
+
+def assert_one_outage(log: Path) -> None:
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    assert text.count("lost Redis") == 1, text
+    assert text.count("Redis is back") == 1, text
+
+
+def test_a_restart_on_the_same_data_loses_nothing_and_retries_resume(
+    aof_redis: RedisServer, target: RecordingTarget, tmp_path: Path
+) -> None:
+    url, log = aof_redis.url, tmp_path / "w.log"
+    worker = start_worker(url, "out-a", log, "--processes", "1")
+    try:
+        wait_until(lambda: client_of(aof_redis).scard("rq:workers") >= 1, timeout=30)
+        flaky = invocation(http(target.url("/fail-once")), name="flaky", retry=RetryPolicy("fixed", 2.0, 1))
+        slow = invocation(http(target.url("/first-slow/3")), name="slow")
+        enqueue(url, flaky)
+        enqueue(url, slow)
+        wait_until(lambda: len(target.requests) >= 2 and history(client_of(aof_redis), flaky.job), timeout=30)
+        aof_redis.outage_stop()  # the slow call is in flight; the flaky retry falls due meanwhile
+        time.sleep(4)
+        assert worker.poll() is None
+        aof_redis.outage_start()
+        back = time.time()
+        wait_until(lambda: len([r for r in target.requests if r.key == flaky.id]) >= 2, timeout=30, every=0.05)
+        retried = [r for r in target.requests if r.key == flaky.id][1].at - back
+        after = invocation(http(target.url("/ok")), name="after")
+        enqueue(url, after)
+        c = client_of(aof_redis)
+        wait_until(lambda: history(c, after.job) and len(history(c, flaky.job)) >= 2 and history(c, slow.job))
+    finally:
+        stop(worker)
+    print(f"\nRedis restarted -> the due retry ran {retried:.2f} s later (goal {RESUME_GOAL:.0f} s)")
+    assert retried < RESUME_LIMIT
+    c = client_of(aof_redis)
+    assert [e.status for e in history(c, slow.job)] == ["completed"]  # ended during the outage: held, then written
+    assert c.hget(KEYS.status(slow.job), "executionCount") == "1"
+    assert [r.key for r in target.requests].count(slow.id) == 1
+    assert sorted(e.status for e in history(c, flaky.job)) == ["completed", "failed"]
+    assert_one_outage(log)
+
+
+def test_an_outage_longer_than_a_heartbeat_ttl_takes_no_call_in_flight(
+    aof_redis: RedisServer, target: RecordingTarget, tmp_path: Path
+) -> None:
+    """Two workers; one has a call in flight across a refused-connection outage longer than the
+    heartbeat TTL. Once Redis is back, its owner heartbeats it at once and the other worker (which
+    waits a TTL after an outage before judging jobs abandoned) leaves it alone."""
+    url = aof_redis.url
+    a = start_worker(url, "out-b", tmp_path / "a.log", "--processes", "1")
+    b = start_worker(url, "out-c", tmp_path / "b.log", "--processes", "1")
+    try:
+        wait_until(lambda: client_of(aof_redis).scard("rq:workers") >= 2, timeout=30)
+        time.sleep(9)  # both settled: their abandoned checks run
+        slow = invocation(http(target.url(f"/first-slow/{OUTAGE + 4:g}")), name="slow")
+        enqueue(url, slow)
+        wait_until(lambda: target.requests, timeout=30)
+        aof_redis.outage_stop()
+        time.sleep(OUTAGE)
+        assert a.poll() is None and b.poll() is None
+        aof_redis.outage_start()
+        wait_until(lambda: history(client_of(aof_redis), slow.job), timeout=60)
+        time.sleep(3)
+        after = invocation(http(target.url("/ok")), name="after")
+        enqueue(url, after)
+        wait_until(lambda: history(client_of(aof_redis), after.job), timeout=10)
+    finally:
+        stop(a)
+        stop(b)
+    assert [e.status for e in history(client_of(aof_redis), slow.job)] == ["completed"]
+    assert target.keys().count(slow.id) == 1
+    for log in (tmp_path / "a.log", tmp_path / "b.log"):
+        assert_one_outage(log)
+
+
+def test_a_hung_redis_is_waited_for_and_nothing_is_doubled(
+    aof_redis: RedisServer, target: RecordingTarget, tmp_path: Path
+) -> None:
+    """SIGSTOP: connections open but nothing answers. Commands time out (5 s), the batch of a call
+    that ended meanwhile is sent again, and its token keeps the first copy (which the server
+    still runs when it resumes) from being applied twice."""
+    url, log = aof_redis.url, tmp_path / "w.log"
+    worker = start_worker(url, "hung", log, "--processes", "1")
+    try:
+        wait_until(lambda: client_of(aof_redis).scard("rq:workers") >= 1, timeout=30)
+        slow = invocation(http(target.url("/first-slow/1")), name="slow")
+        enqueue(url, slow)
+        wait_until(lambda: target.requests, timeout=30)
+        aof_redis.pause()
+        time.sleep(8)
+        assert worker.poll() is None
+        aof_redis.resume()
+        back = time.time()
+        after = invocation(http(target.url("/ok")), name="after")
+        enqueue(url, after)
+        wait_until(lambda: [r for r in target.requests if r.key == after.id], timeout=30, every=0.05)
+        resumed = [r for r in target.requests if r.key == after.id][0].at - back
+        wait_until(lambda: history(client_of(aof_redis), after.job) and history(client_of(aof_redis), slow.job))
+    finally:
+        aof_redis.resume()
+        stop(worker)
+    print(f"\nRedis resumed (SIGCONT) -> a new invocation called {resumed:.2f} s later")
+    assert resumed < RESUME_LIMIT
+    c = client_of(aof_redis)
+    assert [e.status for e in history(c, slow.job)] == ["completed"]
+    assert c.hget(KEYS.status(slow.job), "executionCount") == "1"  # not doubled
+    assert_one_outage(log)
+
+
+@pytest.fixture
+def sentinels(tmp_path: Path) -> Iterator[SentinelDeployment]:
+    deployment = SentinelDeployment(tmp_path / "sentinel").start()
+    yield deployment
+    deployment.stop()
+
+
+def master_client(sentinels: SentinelDeployment) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=sentinels.master_port(), decode_responses=True)
+
+
+def enqueue_on_master(sentinels: SentinelDeployment, names: list[str], target: RecordingTarget) -> list[str]:
+    c = master_client(sentinels)
+    ids = []
+    for name in names:
+        inv = invocation(http(target.url("/ok")), name=name)
+        write_desired(c, inv.job)
+        Queue("cronplane", connection=c).enqueue(TASK, inv.to_dict(), job_id=inv.id, unique=True)
+        ids.append(inv.id)
+    assert c.execute_command("WAIT", 1, 5000) == 1  # on the replica too
+    return ids
+
+
+def test_a_worker_follows_a_sentinel_failover(
+    sentinels: SentinelDeployment, target: RecordingTarget, tmp_path: Path
+) -> None:
+    log = tmp_path / "w.log"
+    worker = start_worker(sentinels.url, "sentinel", log, "--processes", "1")
+    try:
+        before = enqueue_on_master(sentinels, [f"before{i}" for i in range(20)], target)
+        wait_until(lambda: set(before) <= set(target.keys()), timeout=30)
+        old = sentinels.master_port()
+        assert sentinels.failover() != old
+        wait_until(lambda: redis.Redis(port=old).info("replication")["role"] == "slave", timeout=30)
+        after = enqueue_on_master(sentinels, [f"after{i}" for i in range(20)], target)
+        wait_until(lambda: set(after) <= set(target.keys()), timeout=30)
+        c = master_client(sentinels)
+        wait_until(lambda: all(history(c, f"c1/after{i}") for i in range(20)), timeout=30)
+        assert worker.poll() is None
+    finally:
+        stop(worker)
+    keys = target.keys()
+    assert sorted(keys) == sorted(before + after)  # every invocation once, none twice
+    assert "Traceback" not in log.read_text()
+    if isinstance(worker, subprocess.Popen):
+        assert worker.returncode == 0
