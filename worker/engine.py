@@ -308,8 +308,8 @@ class CronplaneWorker(BaseWorker):
         stop.cancel()
         if not block.done():
             block.cancel()
-        elif not block.cancelled() and isinstance(block.exception(), TRANSIENT):
-            pass  # the next claim meets the same outage and reports it
+        elif not block.cancelled():
+            block.exception()  # retrieved: an outage is met and reported by the next claim
 
     async def _finish_inflight(self) -> str:
         """Let the jobs in flight finish within the grace; hand back the rest. Returns a summary."""
@@ -319,8 +319,10 @@ class CronplaneWorker(BaseWorker):
         if self._stopping.is_set():
             before = len(tasks)
             wake = asyncio.create_task(self._hand_back_now.wait())
-            await asyncio.wait([*tasks, wake], timeout=self.settings.grace, return_when=asyncio.ALL_COMPLETED)
+            all_done = asyncio.ensure_future(asyncio.wait(tasks))
+            await asyncio.wait([all_done, wake], timeout=self.settings.grace, return_when=asyncio.FIRST_COMPLETED)
             wake.cancel()
+            all_done.cancel()
             left = [job for job, task in self.inflight.values() if not task.done()]
             self._finished_in_grace = before - len(left)
             if left:

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import redis
 from rq import Queue
+from rq.command import send_shutdown_command
 
 from tests.integration.test_worker_http import history, http, invocation, write_desired
-from tests.integration.worker_procs import enqueue, start_worker, stop
+from tests.integration.worker_procs import ended, enqueue, start_worker, stop
 from tests.peers.recording_http import RecordingTarget
 from tests.peers.redis_server import RedisServer
 from tests.peers.rq_worker import wait_until
@@ -82,6 +83,8 @@ def test_a_restart_on_the_same_data_loses_nothing_and_retries_resume(
         enqueue(url, after)
         c = client_of(aof_redis)
         wait_until(lambda: history(c, after.job) and len(history(c, flaky.job)) >= 2 and history(c, slow.job))
+        send_shutdown_command(redis.Redis.from_url(url), "out-a")  # RQ's command thread survived too
+        assert ended(worker, 15) == 0
     finally:
         stop(worker)
     print(f"\nRedis restarted -> the due retry ran {retried:.2f} s later (goal {RESUME_GOAL:.0f} s)")
@@ -148,7 +151,7 @@ def test_a_hung_redis_is_waited_for_and_nothing_is_doubled(
         after = invocation(http(target.url("/ok")), name="after")
         enqueue(url, after)
         wait_until(lambda: [r for r in target.requests if r.key == after.id], timeout=30, every=0.05)
-        resumed = [r for r in target.requests if r.key == after.id][0].at - back
+        resumed = next(r for r in target.requests if r.key == after.id).at - back
         wait_until(lambda: history(client_of(aof_redis), after.job) and history(client_of(aof_redis), slow.job))
     finally:
         aof_redis.resume()
