@@ -15,6 +15,8 @@ from dataclasses import asdict
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from worker.contract import DEFAULT_QUEUE
 from worker.engine import CronplaneWorker
@@ -92,7 +94,9 @@ def run_worker(
     def start(index: int) -> int:
         worker = CronplaneWorker(
             list(queues or [DEFAULT_QUEUE]),
-            connection=redis_from_url(settings.redis_url, socket_connect_timeout=2.0),
+            # redis-py's own retries (10, with backoff) would delay the command thread's
+            # resubscription after an outage; the worker's loops do the waiting (worker.health).
+            connection=redis_from_url(settings.redis_url, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1)),
             settings=settings,
             name=base if count == 1 else f"{base}-{index}",
         )

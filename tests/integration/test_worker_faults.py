@@ -10,6 +10,7 @@ a call in flight across the outage is not taken by another worker. And a worker 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -83,7 +84,9 @@ def test_a_restart_on_the_same_data_loses_nothing_and_retries_resume(
         enqueue(url, after)
         c = client_of(aof_redis)
         wait_until(lambda: history(c, after.job) and len(history(c, flaky.job)) >= 2 and history(c, slow.job))
-        send_shutdown_command(redis.Redis.from_url(url), "out-a")  # RQ's command thread survived too
+        # RQ's command thread survived too: it resubscribed, and a command reaches the worker
+        wait_until(lambda: c.pubsub_numsub("rq:pubsub:out-a")[0][1] >= 1, timeout=RESUME_LIMIT)
+        send_shutdown_command(redis.Redis.from_url(url), "out-a")
         assert ended(worker, 15) == 0
     finally:
         stop(worker)
@@ -210,3 +213,35 @@ def test_a_worker_follows_a_sentinel_failover(
     assert "Traceback" not in log.read_text()
     if isinstance(worker, subprocess.Popen):
         assert worker.returncode == 0
+
+
+def test_a_worker_stopped_during_an_outage_exits_and_its_job_is_recovered(
+    aof_redis: RedisServer, target: RecordingTarget, tmp_path: Path
+) -> None:
+    """The choice for writes that cannot be made before the worker exits: they are held for a few
+    seconds, then dropped; the job stays started, and once Redis is back another worker requeues
+    it as abandoned (the target sees the same Idempotency-Key again)."""
+    url, log = aof_redis.url, tmp_path / "a.log"
+    a = start_worker(url, "out-d", log, "--processes", "1", "--grace", "2")
+    try:
+        wait_until(lambda: client_of(aof_redis).scard("rq:workers") >= 1, timeout=30)
+        slow = invocation(http(target.url("/first-slow/1")), name="slow")
+        enqueue(url, slow)
+        wait_until(lambda: target.requests, timeout=30)
+        aof_redis.outage_stop()
+        time.sleep(2)  # the call ends; its record waits for Redis
+        a.send_signal(signal.SIGTERM)
+        assert ended(a, 40) == 0
+    finally:
+        stop(a)
+    text = log.read_text()
+    assert "Traceback" not in text and "left started for recovery by another worker" in text, text
+    aof_redis.outage_start()
+    b = start_worker(url, "out-e", tmp_path / "b.log", "--processes", "1")
+    try:
+        wait_until(lambda: len(history(client_of(aof_redis), slow.job)) >= 2, timeout=60, every=0.2)
+    finally:
+        stop(b)
+    entries = sorted(history(client_of(aof_redis), slow.job), key=lambda e: e.start_time)
+    assert [e.status for e in entries] == ["abandoned", "completed"]
+    assert target.keys() == [slow.id, slow.id]
