@@ -32,7 +32,7 @@ from worker.contract import TASK, Keys, RetryPolicy
 KEYS = Keys()
 RESUME_GOAL = 2.0  # seconds from Redis answering to the work going on
 RESUME_LIMIT = 5.0  # the goal plus a tolerance for a loaded 2-core machine
-OUTAGE = float(os.environ.get("CRONPLANE_TEST_OUTAGE", "10"))  # > the heartbeat TTL (8 s); `make chaos`: 30
+OUTAGE = float(os.environ.get("CRONPLANE_TEST_OUTAGE", "10"))  # > the heartbeat TTL (8 s); 30 for the outage
 
 
 @pytest.fixture
