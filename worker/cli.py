@@ -96,7 +96,9 @@ def run_worker(
             list(queues or [DEFAULT_QUEUE]),
             # redis-py's own retries (10, with backoff) would delay the command thread's
             # resubscription after an outage; the worker's loops do the waiting (worker.health).
-            connection=redis_from_url(settings.redis_url, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1)),
+            connection=redis_from_url(
+                settings.redis_url, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1, (redis.ConnectionError,))
+            ),
             settings=settings,
             name=base if count == 1 else f"{base}-{index}",
         )

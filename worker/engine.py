@@ -76,12 +76,14 @@ HEARTBEAT_GRACE = 6  # a job whose heartbeat is this late is abandoned: another 
 ABANDONED_CHECK = 2.0  # seconds between checks for abandoned jobs (one Lua call per queue)
 DRAIN_TIMEOUT = 5.0  # at shutdown, how long writes are held while Redis is away
 SOCKET_TIMEOUT = 5.0  # a hung Redis (SIGSTOP, a dead host) is noticed after this long
-# redis-py retries each command itself (10 times by default): once, at once, is enough for a
-# stale pooled connection; longer outages are the engine's backoff, which logs them once.
+# redis-py retries each command itself (10 times by default): once, at once, on a connection
+# error is enough for a stale pooled connection (Redis restarted); a timeout is not retried (it
+# would double the time to notice a hung server). Longer outages are the engine's backoff, which
+# logs them once.
 CLIENT_OPTIONS: dict[str, Any] = {
     "socket_timeout": SOCKET_TIMEOUT,
     "socket_connect_timeout": 2.0,
-    "retry": Retry(NoBackoff(), 1),
+    "retry": Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
 }
 
 
@@ -308,8 +310,8 @@ class CronplaneWorker(BaseWorker):
         stop.cancel()
         if not block.done():
             block.cancel()
-        elif not block.cancelled():
-            block.exception()  # retrieved: an outage is met and reported by the next claim
+        elif not block.cancelled() and isinstance(error := block.exception(), TRANSIENT):
+            self.link.lost(error)  # a refused or hung connection; the next claim backs off
 
     async def _finish_inflight(self) -> str:
         """Let the jobs in flight finish within the grace; hand back the rest. Returns a summary."""

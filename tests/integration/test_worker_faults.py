@@ -9,6 +9,8 @@ a call in flight across the outage is not taken by another worker. And a worker 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 from rq import Queue
 from rq.command import send_shutdown_command
 
@@ -27,7 +30,9 @@ from tests.peers.recording_http import RecordingTarget
 from tests.peers.redis_server import RedisServer
 from tests.peers.rq_worker import wait_until
 from tests.peers.sentinel import SentinelDeployment
+from worker.batch import Batcher, Recorder
 from worker.contract import TASK, Keys, RetryPolicy
+from worker.health import RedisLink
 
 KEYS = Keys()
 RESUME_GOAL = 2.0  # seconds from Redis answering to the work going on
@@ -178,7 +183,9 @@ def master_client(sentinels: SentinelDeployment) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=sentinels.master_port(), decode_responses=True)
 
 
-def enqueue_on_master(sentinels: SentinelDeployment, names: list[str], target: RecordingTarget) -> list[str]:
+def enqueue_on_master(
+    sentinels: SentinelDeployment, names: list[str], target: RecordingTarget, replicated: bool = False
+) -> list[str]:
     c = master_client(sentinels)
     ids = []
     for name in names:
@@ -186,7 +193,8 @@ def enqueue_on_master(sentinels: SentinelDeployment, names: list[str], target: R
         write_desired(c, inv.job)
         Queue("cronplane", connection=c).enqueue(TASK, inv.to_dict(), job_id=inv.id, unique=True)
         ids.append(inv.id)
-    assert c.execute_command("WAIT", 1, 5000) == 1  # on the replica too
+    if replicated:  # on the replica too before a failover (replication is asynchronous)
+        assert c.execute_command("WAIT", 1, 30000) == 1
     return ids
 
 
@@ -196,7 +204,7 @@ def test_a_worker_follows_a_sentinel_failover(
     log = tmp_path / "w.log"
     worker = start_worker(sentinels.url, "sentinel", log, "--processes", "1")
     try:
-        before = enqueue_on_master(sentinels, [f"before{i}" for i in range(20)], target)
+        before = enqueue_on_master(sentinels, [f"before{i}" for i in range(20)], target, replicated=True)
         wait_until(lambda: set(before) <= set(target.keys()), timeout=30)
         old = sentinels.master_port()
         assert sentinels.failover() != old
@@ -245,3 +253,23 @@ def test_a_worker_stopped_during_an_outage_exits_and_its_job_is_recovered(
     entries = sorted(history(client_of(aof_redis), slow.job), key=lambda e: e.start_time)
     assert [e.status for e in entries] == ["abandoned", "completed"]
     assert target.keys() == [slow.id, slow.id]
+
+
+def test_a_batch_sent_twice_is_applied_once(redis_url: str, redis_client: redis.Redis) -> None:
+    """The token of a held batch: when the first send ran but its reply was lost, the second send
+    of the same batch applies nothing (counters are not doubled); another batch applies."""
+
+    async def main() -> None:
+        r = aioredis.Redis.from_url(redis_url)
+        batcher = Batcher(r, link=RedisLink("t", logging.getLogger("test")), token_prefix="cp")
+        rec = Recorder()
+        rec.hincrby("cp:status:c1/j", "executionCount", 1)
+        args = rec.payload("cp:batch:same-token")
+        assert await batcher.apply(keys=[], args=args) == 1
+        assert await batcher.apply(keys=[], args=args) == -1  # the replay: nothing applied
+        await batcher.submit(lambda pipe: pipe.hincrby("cp:status:c1/j", "executionCount", 1))
+        await r.aclose()
+
+    asyncio.run(main())
+    assert redis_client.hget("cp:status:c1/j", "executionCount") == "2"
+    assert 0 < redis_client.ttl("cp:batch:same-token") <= 300
