@@ -14,12 +14,10 @@ designed for throughput:
 - one worker heartbeat per second with the job counts, one in-flight heartbeat per
   ``JOB_HEARTBEAT`` s for every running job.
 
-Recovery of a dead worker's jobs: every ``ABANDONED_CHECK`` s each worker takes the jobs whose
-heartbeat is more than ``HEARTBEAT_GRACE`` s late and requeues them at the front of their queue
-under the same id (``rq_batch.Reclaimer``), recording an ``abandoned`` history entry; so a
-SIGKILLed worker's invocation runs again, with the same idempotency key, about 10 s later. A
-worker checks only once Redis has answered it for a whole heartbeat TTL (after its start or an
-outage), so that the jobs of workers that could not reach Redis either are not taken from them.
+Recovery of a dead worker's jobs (``worker.recovery``): every 2 s each worker takes the jobs
+whose heartbeat is more than ``HEARTBEAT_GRACE`` s late and requeues them at the front of their
+queue under the same id, recording an ``abandoned`` history entry; so a SIGKILLed worker's
+invocation runs again, with the same idempotency key, about 10 s later.
 
 Outages (``worker.health``): every Redis call of the loop and of the background tasks (claims,
 commits, heartbeats, the abandoned check, RQ's maintenance and pubsub thread) waits and retries
@@ -57,12 +55,12 @@ from rq.utils import now as rq_now
 from rq.worker import BaseWorker
 
 from worker import rq_batch
-from worker.attempts import ABANDONED, INTERRUPTED, interruption
 from worker.batch import Batcher
-from worker.contract import TASK, ContractError, HistoryStatus, Invocation
+from worker.contract import TASK, Invocation
 from worker.health import TRANSIENT, Backoff, RedisLink, Unreachable
+from worker.recovery import Recovery
 from worker.redis_url import async_redis_from_url
-from worker.rq_batch import Claimed, Claimer, Reclaimer, Requeued
+from worker.rq_batch import Claimed, Claimer, Reclaimer
 from worker.runner import Runner, target_attempt
 from worker.secrets import EnvFileSecrets
 from worker.settings import WorkerSettings
@@ -73,7 +71,6 @@ log = logging.getLogger("cronplane.worker")
 RETRY_POLL = 0.1  # seconds between claims (and retry moves) while busy or idle
 JOB_HEARTBEAT = 2  # seconds between heartbeats of running jobs
 HEARTBEAT_GRACE = 6  # a job whose heartbeat is this late is abandoned: another worker requeues it
-ABANDONED_CHECK = 2.0  # seconds between checks for abandoned jobs (one Lua call per queue)
 DRAIN_TIMEOUT = 5.0  # at shutdown, how long writes are held while Redis is away
 SOCKET_TIMEOUT = 5.0  # a hung Redis (SIGSTOP, a dead host) is noticed after this long
 # redis-py retries each command itself (10 times by default): once, at once, on a connection
@@ -208,11 +205,15 @@ class CronplaneWorker(BaseWorker):
             WorkerStore(r, self.settings, self.batch, self.link), target_attempt(clients), self.settings.job_timeout
         )
         claimer = Claimer(r, self.name, self.settings.keys.prefix, self.heartbeat_ttl)
-        self.reclaimer = Reclaimer(r)
+        self.recovery = Recovery(
+            Reclaimer(r), self.runner.store.record, self.link, self.name, self.settings.grace, self.heartbeat_ttl, log
+        )
         background = [
             asyncio.create_task(self._forever("heartbeats", lambda: self._heartbeats(r))),
             asyncio.create_task(self._forever("maintenance", self._maintenance)),
-            asyncio.create_task(self._forever("abandoned-job check", self._abandoned)),
+            asyncio.create_task(
+                self._forever("abandoned-job check", lambda: self.recovery.check_forever(self.queue_names))
+            ),
         ]
         worked = False
         try:
@@ -343,21 +344,7 @@ class CronplaneWorker(BaseWorker):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._drain()
-        deadline = time.monotonic() + DRAIN_TIMEOUT
-        requeued: list[Requeued] = []
-        try:
-            for queue in sorted({job.queue for job in jobs}):
-                requeued += await self.link.call(
-                    self._hand_back_call(queue, [job for job in jobs if job.queue == queue]),
-                    stop=lambda: time.monotonic() > deadline,
-                )
-        except Unreachable:
-            return f"{len(jobs)} left started for recovery by another worker (Redis unreachable)"
-        await self._record_requeued(requeued, INTERRUPTED)
-        return f"{len(requeued)} handed back to the queue"
-
-    def _hand_back_call(self, queue: str, jobs: list[Claimed]) -> Callable[[], Awaitable[list[Requeued]]]:
-        return lambda: self.reclaimer.hand_back(queue, jobs, time.time())
+        return await self.recovery.hand_back(jobs)
 
     async def _drain(self) -> None:
         """Commit what is queued; while Redis is away, hold writes for DRAIN_TIMEOUT s at most."""
@@ -423,42 +410,6 @@ class CronplaneWorker(BaseWorker):
         level = logging.WARNING if stopped else logging.ERROR
         self.log.log(level, "Worker %s: job %s %s", self.name, claimed.id, "stopped" if stopped else "raised")
 
-    # --- recovery of jobs that did not end on their worker -----------------------------------
-    async def _abandoned(self) -> None:
-        while True:
-            await asyncio.sleep(ABANDONED_CHECK)
-            if not self.link.settled(self.heartbeat_ttl):
-                continue  # just started or reconnected: the others may not have sent heartbeats yet
-            for queue in self.queue_names():
-                try:
-                    found = await self.reclaimer.abandoned(queue, time.time())
-                except TRANSIENT as e:
-                    self.link.lost(e)
-                    break
-                self.link.ok()
-                if found:
-                    await self._record_requeued(found, ABANDONED)
-
-    async def _record_requeued(self, jobs: list[Requeued], status: HistoryStatus) -> None:
-        now, writes = time.time(), []
-        for job in jobs:
-            inv = _invocation(job)
-            if status == ABANDONED:
-                self.log.warning(
-                    "Worker %s: %s abandoned by worker %s (no heartbeat); %s",
-                    self.name,
-                    job.id,
-                    job.worker_name,
-                    "failed: no retries left" if job.failed else "requeued under the same id",
-                )
-            if inv is not None:
-                rec = interruption(inv, status, job.started_at or now, now, _message(job, status, self.settings.grace))
-                writes.append(self.runner.store.record(rec))
-        results = await asyncio.gather(*writes, return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception) and not isinstance(result, Unreachable):
-                self.log.warning("Worker %s: history of a requeued job not written: %s", self.name, result)
-
     # --- heartbeats and maintenance --------------------------------------------------------
     async def _forever(self, what: str, loop: Callable[[], Awaitable[None]]) -> None:
         """Run a background loop; if it fails other than by an outage, one line, and again."""
@@ -522,7 +473,7 @@ class CronplaneWorker(BaseWorker):
 
     def clean_registries(self) -> None:
         """RQ's registry maintenance (TTL clean-up of finished, failed and deferred jobs, dead
-        workers), except the StartedJobRegistry: its abandoned jobs are ``_abandoned``'s, and two
+        workers), except the StartedJobRegistry: its abandoned jobs are ``worker.recovery``'s, and two
         requeuers racing could put one job in the queue twice."""
         for queue in self.queues:
             if not queue.acquire_maintenance_lock():
@@ -534,29 +485,6 @@ class CronplaneWorker(BaseWorker):
             finally:
                 queue.release_maintenance_lock()
         self.last_cleaned_at = rq_now()  # type: ignore[assignment]
-
-
-def _invocation(job: Requeued) -> Invocation | None:
-    if job.func_name != TASK or len(job.args) != 1:
-        return None
-    try:
-        return Invocation.from_dict(job.args[0])
-    except (ContractError, TypeError, ValueError, KeyError):
-        return None
-
-
-def _message(job: Requeued, status: str, grace: float) -> str:
-    if status == INTERRUPTED:
-        return (
-            f"interrupted: worker {job.worker_name} shut down before this attempt ended (grace {grace:g} s); "
-            "handed back to the queue under the same id"
-        )
-    if job.failed:
-        return f"abandoned: worker {job.worker_name} stopped sending heartbeats; no retries left, the RQ job failed"
-    return (
-        f"abandoned: worker {job.worker_name} stopped sending heartbeats during this attempt; "
-        f"requeued under the same id ({job.retries_left} such retries left)"
-    )
 
 
 def _ignore_result(future: asyncio.Future[None]) -> None:
