@@ -20,6 +20,7 @@ from redis.retry import Retry
 
 from worker.contract import DEFAULT_QUEUE
 from worker.engine import CronplaneWorker
+from worker.health import RedisLink, wait_for
 from worker.pool import run_pool
 from worker.redis_url import RedisUrlError, redis_from_url
 from worker.settings import SettingsError, WorkerSettings
@@ -92,17 +93,21 @@ def run_worker(
     base = name or uuid.uuid4().hex[:12]
 
     def start(index: int) -> int:
-        worker = CronplaneWorker(
-            list(queues or [DEFAULT_QUEUE]),
-            # redis-py's own retries (10, with backoff) would delay the command thread's
-            # resubscription after an outage; the worker's loops do the waiting (worker.health).
-            connection=redis_from_url(
-                settings.redis_url, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1, (redis.ConnectionError,))
-            ),
-            settings=settings,
-            name=base if count == 1 else f"{base}-{index}",
+        worker_name = base if count == 1 else f"{base}-{index}"
+        # redis-py's own retries (10, with backoff) would delay the command thread's
+        # resubscription after an outage; the worker's loops do the waiting (worker.health).
+        client = redis_from_url(
+            settings.redis_url, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1, (redis.ConnectionError,))
         )
-        worker.work(burst=burst, logging_level=log_level)
+        wait_for(client.ping, RedisLink(worker_name, logging.getLogger("cronplane.worker")))
+        worker = CronplaneWorker(
+            list(queues or [DEFAULT_QUEUE]), connection=client, settings=settings, name=worker_name
+        )
+        try:
+            worker.work(burst=burst, logging_level=log_level)
+        except ValueError as e:  # RQ: a live worker has this name
+            logging.getLogger("cronplane.worker").error("Worker %s: %s", worker_name, e)
+            return 1
         return 0
 
     if count == 1:

@@ -139,6 +139,15 @@ class CronplaneWorker(BaseWorker):
         finally:
             self.teardown()
 
+    def register_birth(self) -> None:
+        """RQ's registration, after forgetting a dead predecessor of the same name on this host (a
+        pool restarts a killed process under its name; RQ would refuse it until the key expires)."""
+        death, host, pid = (_text(v) for v in self.connection.hmget(self.key, ["death", "hostname", "pid"]))
+        if host and not death and host == self.hostname and pid.isdigit() and not _alive(int(pid)):
+            self.log.warning("Worker %s: replacing the record of its dead predecessor (PID %s)", self.name, pid)
+            self.connection.delete(self.key)
+        super().register_birth()
+
     def teardown(self) -> None:
         """RQ's teardown, without a traceback when Redis is away (the worker key expires)."""
         try:
@@ -485,6 +494,20 @@ class CronplaneWorker(BaseWorker):
             finally:
                 queue.release_maintenance_lock()
         self.last_cleaned_at = rq_now()  # type: ignore[assignment]
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else value or ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _ignore_result(future: asyncio.Future[None]) -> None:

@@ -107,3 +107,17 @@ class RedisLink:
 
 class Unreachable(Exception):
     """Redis did not come back before the caller gave up (a shutdown during an outage)."""
+
+
+def wait_for(ping: Callable[[], object], link: RedisLink) -> None:
+    """Block until ``ping()`` answers (a process started while Redis is away waits for it)."""
+    backoff = Backoff()
+    while True:
+        try:
+            ping()
+        except TRANSIENT as e:
+            link.lost(e)
+            time.sleep(backoff.next())
+            continue
+        link.ok()
+        return

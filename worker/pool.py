@@ -70,9 +70,10 @@ def run_pool(processes: int, start: Callable[[int], int], burst: bool) -> int:
         code = os.waitstatus_to_exitcode(status)
         if stopping and code in (-signal.SIGTERM, -signal.SIGINT):
             code = 0  # stopped by the forwarded signal before its own handlers were installed
-        worst = max(worst, abs(code))
         if index >= 0 and not stopping and not burst:
             log.warning("worker process %d exited with %d; restarting it", index, code)
             time.sleep(RESTART_DELAY)
             spawn(index)
+        else:
+            worst = max(worst, abs(code))
     return worst

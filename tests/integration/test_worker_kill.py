@@ -88,3 +88,30 @@ def test_a_job_abandoned_more_often_than_its_retries_fails(
     assert redis_client.hget(f"rq:job:{inv.id}", "status") == "failed"
     assert redis_client.zscore("rq:failed:cronplane", inv.id) is not None
     assert target.keys() == [inv.id]
+
+
+def test_a_killed_pool_process_is_restarted_and_its_call_retried(
+    redis_url: str, redis_client: redis.Redis, target: RecordingTarget, tmp_path: Path
+) -> None:
+    """``--processes 2``: the process running the call is SIGKILLed; the pool restarts it under its
+    name (replacing the dead one's record), and the invocation runs again under the same key."""
+    log = tmp_path / "pool.log"
+    pool = start_worker(redis_url, "kpool", log, "--processes", "2")
+    try:
+        wait_until(lambda: redis_client.scard("rq:workers") >= 2, timeout=30)
+        inv = invocation(http(target.url("/first-slow/120")))
+        enqueue(redis_url, inv)
+        wait_until(lambda: target.requests, timeout=30)
+        worker = redis_client.hget(f"rq:job:{inv.id}", "worker_name")
+        pid = holder_pid(redis_client, inv.id)
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: int(redis_client.hget(f"rq:worker:{worker}", "pid") or pid) != pid, timeout=30)
+        wait_until(lambda: len(history(redis_client)) >= 2, timeout=RECOVERY_LIMIT + 10, every=0.2)
+    finally:
+        stop(pool)
+    assert pool.returncode == 0
+    entries = sorted(history(redis_client), key=lambda e: e.start_time)
+    assert [e.status for e in entries] == ["abandoned", "completed"]
+    assert target.keys() == [inv.id, inv.id]
+    text = log.read_text()
+    assert "Traceback" not in text and "replacing the record of its dead predecessor" in text, text
