@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ import redis
 import redis.asyncio as aioredis
 from rq import Queue
 from rq.command import send_shutdown_command
+from rq.worker import SimpleWorker
 
 from tests.integration.test_worker_http import history, http, invocation, write_desired
 from tests.integration.worker_procs import ended, enqueue, start_worker, stop
@@ -33,6 +33,7 @@ from tests.peers.sentinel import SentinelDeployment
 from worker.batch import Batcher, Recorder
 from worker.contract import TASK, Keys, RetryPolicy
 from worker.health import RedisLink
+from worker.redis_url import redis_from_url
 
 KEYS = Keys()
 RESUME_GOAL = 2.0  # seconds from Redis answering to the work going on
@@ -219,8 +220,12 @@ def test_a_worker_follows_a_sentinel_failover(
     keys = target.keys()
     assert sorted(keys) == sorted(before + after)  # every invocation once, none twice
     assert "Traceback" not in log.read_text()
-    if isinstance(worker, subprocess.Popen):
-        assert worker.returncode == 0
+    assert worker.returncode == 0
+    # A plain RQ worker on the same URL (worker.tasks): its asyncio client follows the master too.
+    [plain] = enqueue_on_master(sentinels, ["plain"], target)
+    SimpleWorker(["cronplane"], connection=redis_from_url(sentinels.url)).work(burst=True)
+    assert target.keys().count(plain) == 1
+    assert [e.status for e in history(master_client(sentinels), "c1/plain")] == ["completed"]
 
 
 def test_a_worker_stopped_during_an_outage_exits_and_its_job_is_recovered(
