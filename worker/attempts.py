@@ -22,6 +22,12 @@ failureCount = failed main attempts, faultedCount = occurrences that used up the
 
 The error action is a different request from the main action, so it carries its own idempotency
 key, ``<invocation id>-error`` (``idempotency_key``); every attempt of one action shares its key.
+
+An attempt that never ended on its worker is recorded by whoever requeues its RQ job
+(``interruption``): ``abandoned`` (the worker died: its heartbeat lapsed) or ``interrupted``
+(the worker shut down and handed it back after its grace). The RQ job runs again under the same
+id, so the next entry has the same attempt number and the target sees the same idempotency key;
+no counter moves (the attempt has no outcome).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from worker.contract import ERROR_ACTION, MAIN_ACTION, HistoryEntry, Invocation, RetryPolicy
+from worker.contract import ERROR_ACTION, MAIN_ACTION, HistoryEntry, HistoryStatus, Invocation, RetryPolicy
 from worker.records import worker_status_fields
 from worker.targets.base import Outcome
 
@@ -162,3 +168,27 @@ def _record(inv: Invocation, outcome: Outcome, started: float, ended: float, fau
     )
     lateness = started - inv.expected if main and not inv.attempt else None  # due → started (metrics)
     return Record(entry, counters, status, lateness)
+
+
+ABANDONED: HistoryStatus = "abandoned"
+INTERRUPTED: HistoryStatus = "interrupted"
+
+
+def interruption(inv: Invocation, status: HistoryStatus, started: float, ended: float, message: str) -> Record:
+    """The history entry of an attempt that did not end on its worker (no counters)."""
+    entry = HistoryEntry(
+        job=inv.job,
+        invocation_id=inv.id,
+        expected_execution_time=iso(inv.expected)[:19] + "Z",
+        start_time=iso(started),
+        end_time=iso(max(started, ended)),
+        action_name=MAIN_ACTION if inv.phase == "main" else ERROR_ACTION,
+        status=status,
+        retry_count=inv.attempt,
+        repeat_count=inv.repeat,
+        message=message,
+        git_sha=inv.git_sha,
+        generation=inv.generation,
+        trigger=inv.trigger,
+    )
+    return Record(entry)

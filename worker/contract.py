@@ -177,7 +177,8 @@ class Keys:
         return f"{self.prefix}:metrics:start-lateness"
 
 
-HistoryStatus = Literal["completed", "failed", "postponed", "missed", "skipped"]
+# abandoned / interrupted: an attempt whose worker died / shut down before it ended (requeued)
+HistoryStatus = Literal["completed", "failed", "postponed", "missed", "skipped", "abandoned", "interrupted"]
 
 
 @dataclass(frozen=True)

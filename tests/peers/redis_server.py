@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,9 +74,23 @@ class RedisServer:
         """SIGTERM (Redis writes its AOF and exits): connections are refused until ``outage_start``."""
         self.stop()
 
-    def outage_start(self) -> RedisServer:
-        """Start again on the same port and data directory (the AOF is loaded)."""
-        return self.start()
+    def outage_start(self, timeout: float = 15.0) -> RedisServer:
+        """Start again on the same port and data directory; returns once the AOF is loaded."""
+        import redis
+
+        self.start()
+        client = redis.Redis(port=self.port, socket_timeout=2)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.ping()
+                return self
+            except redis.BusyLoadingError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+            finally:
+                client.close()
 
     def pause(self) -> None:
         """SIGSTOP: the port still accepts connections, nothing answers (a hung server)."""
