@@ -29,7 +29,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from controller.core.quota import Loader, load_documents
+from controller.core.loader import Loader
+from controller.core.quota import load_documents
 from controller.core.reconcile.plan import RowMemo, make_plan
 from controller.core.reconcile.render import headline
 from controller.core.reconcile.rows import Desired, Plan, PlanOptions

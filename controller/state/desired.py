@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 
+from controller.core.quota import Delta
 from controller.core.reconcile.rows import Action, CollectionRow, JobRow, Observed, ObservedJob, Plan
 from controller.state import changelog
 from controller.state.keys import ControllerKeys
@@ -47,12 +48,15 @@ class DesiredStore:
     def __init__(self, client: redis.Redis, keys: ControllerKeys, *, remember: bool = False):
         self.r, self.keys, self.remember = client, keys, remember
         self._seen: _Seen | None = None
+        self._version = 0  # of the Observed handed out (``Observed.delta``)
+        self._pending: set[str] = set()  # jobs re-read or written since the last one
         self.full_reads = self.partial_reads = 0
 
     # -- observe ---------------------------------------------------------------------------
     def observed(self) -> Observed:
         allowance = bool(self.r.exists(self.keys.prune_allowed()))
         seen = self._refresh() if self.remember else None
+        full = seen is None
         if seen is None:
             rev, last_id = changelog.head(self.r, self.keys)
             seen = _Seen(rev, last_id, self._jobs(), self._collections())
@@ -60,7 +64,10 @@ class DesiredStore:
             if self.remember:
                 self._seen = seen
         if seen.handed is None or seen.handed.prune_allowance != allowance:
-            seen.handed = Observed(dict(seen.jobs), dict(seen.collections), allowance)
+            self._version += 1
+            delta = None if full else Delta(self, self._version, frozenset(self._pending))
+            self._pending = set()
+            seen.handed = Observed(dict(seen.jobs), dict(seen.collections), allowance, delta)
         return seen.handed
 
     def _refresh(self) -> _Seen | None:
@@ -80,6 +87,7 @@ class DesiredStore:
     def _reload(self, seen: _Seen, names: list[str]) -> None:
         jobs = [n for n in names if "/" in n]  # job keys are <collection>/<name>; collections have no /
         colls = [n for n in names if "/" not in n]
+        self._pending.update(jobs)
         members = self.r.smismember(self.keys.jobs(), jobs) if jobs else []
         found = self._read_jobs([n for n, m in zip(jobs, members, strict=True) if m])
         for name in jobs:
@@ -180,6 +188,7 @@ class DesiredStore:
         for row in plan.jobs:
             if not row.writes:
                 continue
+            self._pending.add(row.key)
             old = seen.jobs.get(row.key)
             if row.delete:
                 seen.jobs.pop(row.key, None)

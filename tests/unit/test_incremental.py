@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from controller.core import normalize, schemas
-from controller.core.quota import Loader, load_documents
+from controller.core.loader import Loader
+from controller.core.quota import load_documents
 from controller.core.reconcile.plan import RowMemo, make_plan
 from controller.core.reconcile.rows import Action, Desired, Observed, ObservedJob, Plan
 

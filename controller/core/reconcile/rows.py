@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from controller.core.manifest import Problem
-from controller.core.quota import LoadResult
+from controller.core.quota import Delta, LoadResult
 from worker.records import CollectionRecord, CursorRecord, JobRecord, SyncStatus
 
 
@@ -95,6 +95,7 @@ class Observed:
     jobs: Mapping[str, ObservedJob] = field(default_factory=dict)
     collections: Mapping[str, CollectionRecord] = field(default_factory=dict)
     prune_allowance: bool = False  # `cronplane status --allow-prune` was given
+    delta: Delta | None = field(default=None, compare=False, repr=False)  # the jobs changed since the last one
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,10 @@ class JobRow:
     after: tuple[datetime, ...] = ()
     summary: str = ""
     zone: str = "UTC"
+    writes: bool = field(init=False, compare=False, repr=False)  # anything to write (derived)
 
-    @property
-    def writes(self) -> bool:
-        return self.record is not None or self.status is not None or self.delete
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "writes", self.record is not None or self.status is not None or self.delete)
 
 
 @dataclass(frozen=True)
