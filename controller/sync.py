@@ -56,12 +56,15 @@ def read_desired(
 ) -> Desired:
     """The source's manifests, validated; a source that cannot be read is ``unreadable``.
     ``changed``: the paths a watcher saw change since the last read (the rest is unchanged)."""
+    incremental = getattr(source, "read_changed", None) if changed is not None else None
     try:
-        incremental = getattr(source, "read_changed", None)
-        snapshot = incremental(changed) if changed is not None and incremental is not None else source.read()
+        snapshot = incremental(changed) if incremental is not None and changed is not None else source.read()
     except SourceError as e:
         return Desired(load_documents({}, now), None, str(e))
-    desired = (loader or Loader()).load(snapshot.files, now)
+    # the paths the snapshot may differ at from the last one (the loader saw every snapshot of the
+    # source: a pass that fails is followed by a full read)
+    hint = getattr(source, "changed", None) if incremental is not None else None
+    desired = (loader or Loader()).load(snapshot.files, now, hint)
     if snapshot.problems:  # never mutate the loader's result: it may be handed out again
         desired = replace(desired, problems=[*snapshot.problems, *desired.problems])
     return Desired(desired, snapshot.revision)

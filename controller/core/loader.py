@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import itertools
+from collections.abc import Collection as Paths
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,6 +107,8 @@ class Loader:
         self._parse_problems: dict[str, list[Problem]] = {}
         self._warnings: dict[str, list[Problem]] = {}
         self._good: dict[str, list[Job]] = {}  # each file's valid jobs
+        self._jobs: list[Job] = []  # every valid job, in load order
+        self._job_paths: list[str] = []  # the file of each (sorted: the lists are spliced by bisect)
         self._index: dict[str, Job] = {}
         self._bad: set[JobKey] = set()
         self._last: LoadResult | None = None
@@ -113,10 +116,10 @@ class Loader:
         self._changed: set[str] = set()  # index keys changed since the last result
         self.parses = self.checked = 0
 
-    def load(self, files: Mapping[str, bytes], now: datetime) -> LoadResult:
-        changed = [p for p, data in files.items() if (hit := self._files.get(p)) is None or hit[0] is not data]
-        added = sum(1 for p in changed if p not in self._files)
-        removed = list(self._files.keys() - files.keys()) if len(self._files) + added > len(files) else []
+    def load(self, files: Mapping[str, bytes], now: datetime, hint: Paths[str] | None = None) -> LoadResult:
+        """``hint``: the only paths at which ``files`` may differ from the last load's (a watcher's
+        pass), so the others are not even looked at; None: any path may differ."""
+        changed, removed = self._changes(files, hint)
         reads_now = any(c.reads_now for c in self._colls.values())
         if not changed and not removed and self._last is not None and not reads_now:
             return self._last
@@ -149,6 +152,21 @@ class Loader:
             *(p for _, found in flagged for p in found),
         ]
         return self._result(edits, problems, definitions)
+
+    def _changes(self, files: Mapping[str, bytes], hint: Paths[str] | None) -> tuple[list[str], list[str]]:
+        """The paths whose bytes are not the last load's (new ones included), and the paths gone."""
+        if hint is not None and self._last is not None:
+            changed = [
+                p for p in hint if p in files and ((hit := self._files.get(p)) is None or hit[0] is not files[p])
+            ]
+            removed = [p for p in hint if p not in files and p in self._files]
+            added = sum(1 for p in changed if p not in self._files)
+            if len(self._files) + added - len(removed) == len(files):
+                return changed, removed
+        changed = [p for p, data in files.items() if (hit := self._files.get(p)) is None or hit[0] is not data]
+        added = sum(1 for p in changed if p not in self._files)
+        removed = list(self._files.keys() - files.keys()) if len(self._files) + added > len(files) else []
+        return changed, removed
 
     def _parse(self, path: str, data: bytes, full: dict[str, ParsedFile]) -> ParsedFile:
         hit = self._files.get(path)
@@ -251,7 +269,7 @@ class Loader:
         self._refresh_good(set(edits) | self._paths_of(bad ^ self._bad), bad)
         self._bad = bad
         result = LoadResult(
-            jobs=list(itertools.chain.from_iterable(map(self._good.__getitem__, self._order))),
+            jobs=list(self._jobs),
             collections=[c for c in definitions if c.name not in bad_colls],
             problems=problems,
             files=list(self._order),
@@ -289,6 +307,16 @@ class Loader:
             for j in jobs:
                 self._index[name := str(j.key)] = j
                 self._changed.add(name)
+        if len(paths) > REORDER_INSERTS:
+            self._jobs = list(itertools.chain.from_iterable(self._good.get(p, ()) for p in self._order))
+            self._job_paths = list(itertools.chain.from_iterable([p] * len(self._good.get(p, ())) for p in self._order))
+            return
+        for path in paths:
+            jobs = fresh.get(path, [])
+            lo = bisect.bisect_left(self._job_paths, path)
+            hi = bisect.bisect_right(self._job_paths, path, lo)
+            self._jobs[lo:hi] = jobs
+            self._job_paths[lo:hi] = [path] * len(jobs)
 
 
 def _keep(table: dict[str, list[T]], path: str, value: list[T]) -> None:

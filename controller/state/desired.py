@@ -142,11 +142,10 @@ class DesiredStore:
         for c in plan.collections:
             if self._collection(pipe, c):
                 batch.append(c.name)
-        for row in plan.jobs:
-            if row.writes:
-                self._job(pipe, row)
-                written.append(row.key)
-                batch.append(row.key)
+        for row in plan.writing_rows():
+            self._job(pipe, row)
+            written.append(row.key)
+            batch.append(row.key)
             if len(batch) >= BATCH:
                 logged += self._end_batch(pipe, batch)
                 batch = []
@@ -185,9 +184,7 @@ class DesiredStore:
                 seen.collections.pop(c.name, None)
             elif c.record is not None:
                 seen.collections[c.name] = c.record
-        for row in plan.jobs:
-            if not row.writes:
-                continue
+        for row in plan.writing_rows():
             self._pending.add(row.key)
             old = seen.jobs.get(row.key)
             if row.delete:

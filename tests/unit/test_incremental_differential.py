@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from controller.core import loader as loader_module
 from controller.core.loader import Loader
 from controller.core.quota import load_documents
+from controller.core.reconcile import plan as plan_module
 from controller.core.reconcile.plan import RowMemo, make_plan
 from controller.core.reconcile.rows import Desired, Observed, ObservedJob, Plan
 
@@ -118,12 +121,32 @@ def test_incremental_load_and_plan_equal_the_full_recompute(steps: list, minutes
         assert loaded == plain
         assert dict(loaded.jobs_by_key()) == {str(j.key): j for j in plain.jobs}
         full = make_plan(Desired(plain), observed, now)
-        assert make_plan(Desired(loaded), observed, now, None, memo) == full
+        incremental = make_plan(Desired(loaded), observed, now, None, memo)
+        assert incremental == full
+        assert list(incremental.writing_rows()) == [r for r in full.jobs if r.writes]
         observed = apply(observed, full)
         # a pass right after the apply (nothing changed on disk): still the full plan's answer
         assert make_plan(Desired(loader.load(files, now)), observed, now, None, memo) == make_plan(
             Desired(load_documents(files, now)), observed, now
         )
+
+
+def test_the_rebuilt_lists_equal_the_spliced_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past a thousand added or removed files (keys) the loader and the planner rebuild their
+    ordered lists instead of splicing them: the same answers."""
+    monkeypatch.setattr(loader_module, "REORDER_INSERTS", 0)
+    monkeypatch.setattr(plan_module, "REBUILD", 0)
+    loader, memo, observed = Loader(), RowMemo(), Observed()
+    current = dict(BASE)
+    for i in range(6):
+        current[f"m/{i}.yaml"] = job_doc(NAMES[i % 5], COLLECTIONS[i % 3], i % 4, i % 3, i == 2).encode()
+        if i == 4:
+            del current["m/1.yaml"]
+        loaded = loader.load(dict(current), NOW)
+        assert loaded == load_documents(current, NOW)
+        full = make_plan(Desired(loaded), observed, NOW)
+        assert make_plan(Desired(loaded), observed, NOW, None, memo) == full
+        observed = apply(observed, full)
 
 
 def test_an_edit_among_many_checks_only_the_edited_job() -> None:

@@ -58,6 +58,7 @@ from controller.core.reconcile.rows import (
 from controller.core.recurrence import Occurrence, Schedule
 from worker.records import CollectionRecord, Condition, CursorRecord, JobRecord, SyncStatus
 
+REBUILD = 1000  # more keys added or removed than this: sort them again
 TIMING_FIELDS = ("startTime", "timeZone", "recurrence", "cron", "rrule", "dst")
 MAX_REASONS = 3  # problems quoted in a status reason (all of them are in the plan and sync record)
 
@@ -115,6 +116,8 @@ class RowMemo:
 
     rows: dict[str, JobRow] = field(default_factory=dict)  # every row of the last plan
     keys: list[str] = field(default_factory=list)  # their keys, sorted (the plan's row order)
+    row_list: list[JobRow] = field(default_factory=list)  # the rows in that order
+    writing: set[str] = field(default_factory=set)  # the keys whose row writes
     volatile: set[str] = field(default_factory=set)  # keys whose row read ``now`` (or is gone, held)
     inputs: _Inputs | None = None
     hits: int = 0
@@ -173,13 +176,16 @@ def make_plan(
         keys = sorted(set(inputs.jobs) | set(inputs.refused) | set(inputs.observed))
         computed = {k: inputs.row(k, now) for k in keys}
     else:
-        keys = _keys(memo, inputs, changed)
         computed = {k: inputs.row(k, now) for k in changed if inputs.has(k)}
-        memo.hits += len(keys) - len(computed)
     gone = [r for r in computed.values() if isinstance(r, ObservedJob)]
     prune = _prune_decision(desired, observed, gone, opts)
     rows_now = {k: _gone(r, prune, now, opts) if isinstance(r, ObservedJob) else r for k, r in computed.items()}
-    rows = [rows_now[k] for k in keys] if memo is None else _remember(memo, inputs, keys, rows_now, changed)
+    writing: list[JobRow] | None = None
+    if memo is None:
+        rows = [rows_now[k] for k in keys]
+    else:
+        rows, writing = _remember(memo, inputs, rows_now, changed)
+        memo.hits += len(rows) - len(rows_now)
     plan = Plan(
         tuple(rows),
         tuple(_collection_rows(desired, observed, prune)),
@@ -187,6 +193,7 @@ def make_plan(
         prune,
         desired.revision,
         desired.unreadable,
+        writing=tuple(writing) if writing is not None else None,
     )
     if memo is not None:  # every row memoized = none read now (collection rows never do)
         memo.last = (desired, observed, opts, plan) if not memo.volatile else None
@@ -198,35 +205,39 @@ def _reusable(key: str, row: JobRow, inputs: _Inputs) -> bool:
     return key in inputs.refused or (row.action is Action.UNCHANGED and key in inputs.jobs)
 
 
-def _keys(memo: RowMemo, inputs: _Inputs, changed: set[str]) -> list[str]:
-    """The sorted keys of this pass: the last pass's, with the changed keys added or removed."""
-    keys = list(memo.keys)
-    new = [k for k in changed if inputs.has(k) and k not in memo.rows]
-    old = [k for k in changed if not inputs.has(k) and k in memo.rows]
-    if len(new) + len(old) > 1000:
-        return sorted((set(keys) | set(new)) - set(old))
-    for k in old:
-        del keys[bisect.bisect_left(keys, k)]
-    for k in new:
-        bisect.insort(keys, k)
-    return keys
-
-
 def _remember(
-    memo: RowMemo, inputs: _Inputs, keys: list[str], rows_now: Mapping[str, JobRow], changed: set[str] | None
-) -> list[JobRow]:
-    """Keep this pass's rows (the memo changes only here, once every row is computed)."""
-    if changed is None:
-        memo.rows = dict(rows_now)
+    memo: RowMemo, inputs: _Inputs, rows_now: Mapping[str, JobRow], changed: set[str] | None
+) -> tuple[list[JobRow], list[JobRow]]:
+    """Keep this pass's rows; returns every row in key order and the rows that write. The memo
+    changes only here, once every row is computed."""
+    rows = memo.rows if changed is not None else {}
+    gone = [k for k in changed if k not in rows_now and k in rows] if changed is not None else []
+    new = [k for k in rows_now if k not in rows]
+    if changed is None or len(new) + len(gone) > REBUILD:
+        dropped = set(gone)
+        rows = {k: r for k, r in rows.items() if k not in dropped}
+        rows.update(rows_now)
+        keys = sorted(rows)
+        row_list = [rows[k] for k in keys]
     else:
-        for k in changed:
-            if k not in rows_now:
-                memo.rows.pop(k, None)
-        memo.rows.update(rows_now)
+        keys, row_list, rows = list(memo.keys), list(memo.row_list), dict(rows)
+        for k in gone:
+            i = bisect.bisect_left(keys, k)
+            del keys[i], row_list[i], rows[k]
+        for k in new:
+            i = bisect.bisect_left(keys, k)
+            keys.insert(i, k)
+            row_list.insert(i, rows_now[k])
+        for k, r in rows_now.items():
+            row_list[bisect.bisect_left(keys, k)] = r
+        rows.update(rows_now)
+    writing = {k for k, r in rows_now.items() if r.writes}
+    if changed is not None:
+        writing |= {k for k in memo.writing if k not in rows_now and k in rows}
     memo.computed += len(rows_now)
     memo.volatile = {k for k, r in rows_now.items() if not _reusable(k, r, inputs)}
-    memo.keys, memo.inputs = keys, inputs
-    return [memo.rows[k] for k in keys]
+    memo.rows, memo.keys, memo.row_list, memo.writing, memo.inputs = rows, keys, row_list, writing, inputs
+    return row_list, [rows[k] for k in sorted(writing)]
 
 
 # -- per-job decisions ---------------------------------------------------------------------

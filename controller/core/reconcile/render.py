@@ -53,7 +53,7 @@ def headline(plan: Plan) -> str:
 
 def status_repairs(plan: Plan) -> list[JobRow]:
     """Rows whose only write is the status (a fixed typo clears Stalled, a new git revision...)."""
-    return [r for r in plan.jobs if r.status is not None and r.record is None and not r.delete]
+    return [r for r in plan.writing_rows() if r.status is not None and r.record is None and not r.delete]
 
 
 def _detail(r: JobRow, plan: Plan) -> list[str]:

@@ -4,7 +4,7 @@ data). Pure, no decisions: those are in ``controller.core.reconcile.plan``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -153,6 +153,11 @@ class Plan:
     prune: PruneDecision
     revision: str | None = None
     unreadable: str | None = None
+    # the rows that write, in order, when the planner kept them (derived from ``jobs``)
+    writing: tuple[JobRow, ...] | None = field(default=None, compare=False, repr=False)
+
+    def writing_rows(self) -> Sequence[JobRow]:
+        return self.writing if self.writing is not None else [r for r in self.jobs if r.writes]
 
     def of(self, *actions: Action) -> list[JobRow]:
         return [r for r in self.jobs if r.action in actions]
@@ -160,7 +165,7 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         """Anything to write (a status repair counts: apply would write it)."""
-        return any(r.writes for r in self.jobs) or any(c.writes for c in self.collections)
+        return bool(self.writing_rows()) or any(c.writes for c in self.collections)
 
     @property
     def has_errors(self) -> bool:
