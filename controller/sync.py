@@ -21,10 +21,12 @@ planner's memo of rows that cannot depend on the clock. A resync of unchanged ma
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -109,9 +111,10 @@ class SyncLoop:
     def run_pass(
         self, now: datetime, options: PlanOptions | None = None, changed: set[str] | None = None
     ) -> SyncReport:
-        plan = self.plan(now, options, changed)
-        written = self.store.apply(plan)
-        self.store.record_sync(sync_record(plan, now))
+        with _no_collections():
+            plan = self.plan(now, options, changed)
+            written = self.store.apply(plan)
+            self.store.record_sync(sync_record(plan, now))
         return SyncReport(plan, written)
 
     def report(self, report: SyncReport) -> None:
@@ -155,6 +158,21 @@ class SyncLoop:
             changed = changes.take() if changes is not None and poked else None
             if changes is not None and not poked:
                 changes.take()  # a full pass covers whatever was recorded
+
+
+@contextmanager
+def _no_collections() -> Iterator[None]:
+    """No cyclic garbage collection during a pass: a cold pass allocates millions of objects that
+    all live until its end, and the collector's full traversals of them were a fifth of a cold
+    apply; a pass frees what it drops by reference counting (it makes no cycles: measured with
+    ``gc.collect()`` after a 10,000-job cold apply), and whatever else is collected after it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _names(keys: list[str], shown: int = 10) -> str:

@@ -212,10 +212,15 @@ class DesiredStore:
             pipe.delete(self.keys.cursor(name))
             pipe.hset(self.keys.cursor(name), mapping=row.cursor.to_redis())
         if row.record is not None:
-            if row.record.active:
-                pipe.eval(_DUE_FROM_CURSOR, 2, self.keys.cursor(name), self.keys.due(), name, C_NEXT_AT)
-            else:
+            if not row.record.active:
                 pipe.zrem(self.keys.due(), name)
+            elif row.reset_cursor and row.cursor is not None:  # the cursor just written: its instant
+                if row.cursor.next_at is not None:
+                    pipe.zadd(self.keys.due(), {name: row.cursor.next_at})
+                else:
+                    pipe.zrem(self.keys.due(), name)
+            else:
+                pipe.eval(_DUE_FROM_CURSOR, 2, self.keys.cursor(name), self.keys.due(), name, C_NEXT_AT)
         if row.status is not None:
             pipe.hset(self.keys.status(name), mapping=row.status.to_redis())
 
