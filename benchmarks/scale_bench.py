@@ -7,8 +7,9 @@
    once synced; an edit of one file → the job record changed in Redis (watch + debounce + pass).
 3. At the largest scale only: CPU seconds of the whole process tree over an idle minute (nothing
    due) and Redis commands in that minute; lease renewal gaps seen from this process (polling the
-   key's PTTL every 10 ms) while the controller re-parses every manifest (all contents changed:
-   the heaviest sync there is); then every job every minute, spread over the minute (about N/60
+   key's PTTL every 10 ms) while the controller re-parses every manifest (all contents changed,
+   to a schedule of every minute: the heaviest sync there is); then, once that has settled and
+   the dispatcher has caught up, every job every minute, spread over the minute (about N/60
    occurrences a second): due → enqueued p50/p99 over ``CRONPLANE_BENCH_SPREAD`` seconds (45).
 """
 
@@ -28,7 +29,6 @@ import redis
 
 from benchmarks.proc import (
     EVERY_MINUTE,
-    ONE_TIME,
     controller,
     cpu_seconds,
     median,
@@ -113,9 +113,11 @@ def idle(client: redis.Redis, pid: int, seconds: float) -> tuple[float, int]:
     return cpu1 - cpu0, cmds1 - cmds0 - 1  # less this process's own INFO
 
 
-def lease_gaps(client: redis.Redis, root: Path, n: int) -> tuple[float, float, float]:
-    """Rewrite every manifest (a full re-parse and N updates) while polling the lease's PTTL;
-    returns (worst gap between renewals, the sync's duration, the lease TTL)."""
+def heavy_rewrite(client: redis.Redis, root: Path, n: int) -> tuple[float, float, float]:
+    """The heaviest sync there is, with the lease's PTTL polled every 10 ms: every manifest
+    rewritten (all contents change: a full re-parse, N timing updates and cursor resets), to the
+    spread schedule (every job every minute, start times spread over the minute). Returns (worst
+    gap between renewals, the sync's duration, the lease TTL)."""
     key = "cp:lease"
     ttl = float(client.pttl(key)) / 1000
     renewals: list[float] = []
@@ -135,8 +137,10 @@ def lease_gaps(client: redis.Redis, root: Path, n: int) -> tuple[float, float, f
     poller.start()
     time.sleep(1)
     started = time.time()
-    write_manifests(root, n, lambda i: FAR, ONE_TIME, body="rewritten")
-    wait(lambda: synced_after(client, time.time() - 1) and _all_rewritten(client), 900, step=0.2)
+    base = float(int(started) + 5)
+    write_manifests(root, n, lambda i: base + (i % 60), EVERY_MINUTE, body="rewritten")
+    wait(lambda: _all_recurring(client, n), 900, step=0.2)
+    wait(lambda: synced_after(client, time.time() - 1), 900, step=0.2)
     took = time.time() - started
     time.sleep(1)
     done.set()
@@ -150,19 +154,10 @@ def _all_recurring(client: redis.Redis, n: int) -> bool:
     return all(b"recurrence" in (client.hget(k, "spec") or b"") for k in ("cp:job:bench-0/job-999", last))
 
 
-def _all_rewritten(client: redis.Redis) -> bool:
-    last = client.hget("cp:job:bench-0/job-999", "spec") or b""
-    return b"rewritten" in last
-
-
-def spread(client: redis.Redis, root: Path, n: int, seconds: float) -> tuple[float, float, int]:
-    """Every job every minute, start times spread over the minute; due → seen in the queue."""
-    base = float(int(time.time()) + 5)
-    write_manifests(root, n, lambda i: base + (i % 60), EVERY_MINUTE)
-    wait(lambda: _all_recurring(client, n), 900, step=0.2)
-    wait(lambda: synced_after(client, time.time() - 1), 900, step=0.2)
-    # measured clean: once the rewrite is applied and the dispatcher has caught up with the
-    # occurrences that fell due while it was being applied (nothing in the due index is overdue)
+def spread(client: redis.Redis, seconds: float) -> tuple[float, float, int]:
+    """Every job every minute (``heavy_rewrite`` wrote them), start times spread over the minute;
+    due → seen in the queue, measured clean: once the dispatcher has caught up with the
+    occurrences that fell due while the rewrite was applied (nothing in the due index overdue)."""
     wait(lambda: client.zcount("cp:due", "-inf", time.time() - 2) == 0, 300, step=0.2)
     client.delete("rq:queue:cronplane")
     start = time.time() + 2
@@ -206,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                     row["edit_proc"] = edit_latency(client, root)
                     if n == max(scales):
                         row["idle_cpu"], row["idle_cmds"] = idle(client, ctl.pid, idle_s)  # type: ignore[attr-defined]
-                        row["gap"], row["heavy"], row["ttl"] = lease_gaps(client, root, n)
-                        row["p50"], row["p99"], row["occ"] = spread(client, root, n, spread_s)
+                        row["gap"], row["heavy"], row["ttl"] = heavy_rewrite(client, root, n)
+                        row["p50"], row["p99"], row["occ"] = spread(client, spread_s)
                 finally:
                     stop(ctl)  # type: ignore[arg-type]
                 rows.append(row)
