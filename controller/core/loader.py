@@ -14,9 +14,12 @@ sequences against the plain function) while doing only the work an edit can chan
   edited files hold the same job names in the same order as before and no name repeats in the
   collection, every other job keeps its number in the collection, and only the edited jobs are
   checked again. An edit among 100,000 files touches that file's entries only;
-- a collection with a job whose quota period is sampled from ``now`` (a ``schedule``, cron,
-  rrule) is checked again on every load; its jobs whose findings cannot read ``now`` come from
-  a memo (same job, same collection, same "over the count" position);
+- a job's quota findings are kept in a memo while its job and collection objects and its "over
+  the count" position are the same; findings whose period is sampled from ``now`` (a
+  ``schedule``, cron, rrule) are kept for the window of ``now`` in which the samples are the same
+  (``quota.period_valid_until``: up to the first sampled occurrence, when the schedule's anchor
+  does not move with ``now``), and a collection is checked again once ``now`` leaves the window
+  of one of its jobs;
 - the result's lists are concatenations of per-file pieces, and the valid jobs by key are an
   index kept up to date for the files whose valid jobs changed (``LoadResult.index``);
 - when no file changed and nothing read ``now``, the last ``LoadResult`` itself is returned (so
@@ -53,11 +56,14 @@ from controller.core.quota import (
     check_collection,
     check_job,
     defined_collections,
+    period_valid_until,
 )
 
 Key = tuple[str, int]  # a job's place in the load: (file path, index among the file's jobs)
 Status = tuple[Collection | None, bool]  # a collection's definition and whether it is unusable
-_QuotaMemo = dict[JobKey, tuple[Job, Collection, int, list[Problem]]]
+# job → (job, collection, "over the count" position, findings, the ``now`` window they hold for)
+_QuotaMemo = dict[JobKey, tuple[Job, Collection, int, list[Problem], "Window | None"]]
+Window = tuple[datetime, datetime]
 T = TypeVar("T")
 REORDER_INSERTS = 1000  # more new or removed files than this: sort the paths again
 
@@ -72,8 +78,16 @@ class _Coll:
     flagged: dict[Key, list[Problem]] = field(default_factory=dict)  # the jobs with findings
     status: Status | None = None  # what ``found`` was computed with
     repeats: bool = False  # a job key appears twice (positions are not index + 1)
-    reads_now: bool = False
+    window: Window | None = None  # the ``now`` the findings hold for (None: any)
     memo: _QuotaMemo = field(default_factory=dict)
+
+    def expired(self, now: datetime) -> bool:
+        return self.window is not None and not self.window[0] <= now <= self.window[1]
+
+    def narrow(self, window: Window | None) -> None:
+        if window is not None:
+            old = self.window or window
+            self.window = (max(old[0], window[0]), min(old[1], window[1]))
 
     def splice(self, path: str, jobs: list[tuple[int, Job]]) -> tuple[int, bool]:
         """Replace the jobs of ``path`` with ``jobs``; returns where they start and whether their
@@ -120,7 +134,7 @@ class Loader:
         """``hint``: the only paths at which ``files`` may differ from the last load's (a watcher's
         pass), so the others are not even looked at; None: any path may differ."""
         changed, removed = self._changes(files, hint)
-        reads_now = any(c.reads_now for c in self._colls.values())
+        reads_now = any(c.expired(now) for c in self._colls.values())
         if not changed and not removed and self._last is not None and not reads_now:
             return self._last
         full: dict[str, ParsedFile] = {}  # parsed by this load, with their position tables
@@ -222,9 +236,10 @@ class Loader:
             status = (defined.get(name), name in unusable)
             moved = spliced.get(name)
             kept = c.status is not None and c.status[0] is status[0] and c.status[1] == status[1]
-            if kept and not c.reads_now and moved is None:
+            kept = kept and not c.expired(now)
+            if kept and moved is None:
                 continue
-            if kept and not c.reads_now and not c.repeats and moved is not None and all(s for *_, s in moved):
+            if kept and not c.repeats and moved is not None and all(s for *_, s in moved):
                 check = self._quota(c, c.memo, now)
                 for start, count, _ in moved:
                     for i in range(start, start + count):
@@ -234,7 +249,7 @@ class Loader:
                 del self._colls[name]
                 continue
             memo: _QuotaMemo = {}
-            c.reads_now = False
+            c.window = None
             found, c.repeats = check_collection(c.jobs, name, status[0], status[1], locate, self._quota(c, memo, now))
             c.flagged.clear()
             for i, f in enumerate(found):
@@ -246,14 +261,18 @@ class Loader:
             over = position if position > coll.quota.max_job_count else 0  # the message names it
             hit = c.memo.get(job.key)
             if hit is not None and hit[0] is job and hit[1] is coll and hit[2] == over:
-                memo[job.key] = hit
-                return hit[3]
+                window = hit[4]
+                if window is None or window[0] <= now <= window[1]:
+                    memo[job.key] = hit
+                    c.narrow(window)
+                    return hit[3]
             self.checked += 1
             found = _job_quota(job, coll, position, now, at)
-            if _period_uses_now(job.spec.timing):
-                c.reads_now = True
-            else:
-                memo[job.key] = (job, coll, over, found)
+            # findings that sample the schedule from now hold while the samples are the same
+            timing = job.spec.timing
+            window = (now, period_valid_until(timing, now)) if _period_uses_now(timing) else None
+            memo[job.key] = (job, coll, over, found, window)
+            c.narrow(window)
             return found
 
         return check

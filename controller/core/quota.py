@@ -265,6 +265,29 @@ def job_period(timing: Timing, now: datetime) -> timedelta | None:
     return None if timing.is_one_time else _shortest_gap(timing, now)
 
 
+def period_valid_until(timing: Timing, now: datetime) -> datetime:
+    """An instant up to which ``job_period(timing, t)`` is ``job_period(timing, now)`` for every
+    ``t`` from ``now`` (``now`` itself when the schedule's anchor moves with ``now``).
+
+    The period samples the occurrences from ``now`` on. When the schedule's set of occurrences
+    does not depend on ``now`` (a startTime, or a cron: its grid has no anchor), the samples taken
+    at any ``t`` up to the first of them are the same list; without a startTime an Azure
+    recurrence or an rrule is anchored at ``now`` (its time of day), so nothing is known."""
+    rec = timing.recurrence
+    if not _period_uses_now(timing):
+        return datetime.max.replace(tzinfo=now.tzinfo)
+    if timing.start_time is None and not timing.cron:
+        return now
+    sampled = (
+        dataclasses.replace(timing, recurrence=dataclasses.replace(rec, count=None, end_time=None)) if rec else timing
+    )
+    try:
+        first = Schedule(sampled, now).first()
+    except (ValueError, OverflowError, ArithmeticError):
+        return now
+    return first.at if first is not None else datetime.max.replace(tzinfo=now.tzinfo)
+
+
 def _period_uses_now(timing: Timing) -> bool:
     """Whether ``job_period`` samples occurrences from ``now`` (so its answer may change with it)."""
     rec = timing.recurrence
@@ -316,4 +339,5 @@ __all__ = [
     "check_set",
     "job_period",
     "load_documents",
+    "period_valid_until",
 ]
