@@ -111,7 +111,7 @@ class SyncLoop:
     def run_pass(
         self, now: datetime, options: PlanOptions | None = None, changed: set[str] | None = None
     ) -> SyncReport:
-        with _no_collections():
+        with no_collections():
             plan = self.plan(now, options, changed)
             written = self.store.apply(plan)
             self.store.record_sync(sync_record(plan, now))
@@ -161,7 +161,7 @@ class SyncLoop:
 
 
 @contextmanager
-def _no_collections() -> Iterator[None]:
+def no_collections() -> Iterator[None]:
     """No cyclic garbage collection during a pass: a cold pass allocates millions of objects that
     all live until its end, and the collector's full traversals of them were a fifth of a cold
     apply; a pass frees what it drops by reference counting (it makes no cycles: measured with
