@@ -114,6 +114,10 @@ class Loader:
     """``load_documents`` with a memory (module docstring)."""
 
     def __init__(self) -> None:
+        self._reset()
+        self.parses = self.checked = 0
+
+    def _reset(self) -> None:
         self._files: dict[str, tuple[bytes, ParsedFile]] = {}
         self._order: list[str] = []  # the paths, sorted (the load order)
         self._colls: dict[str, _Coll] = {}
@@ -128,11 +132,18 @@ class Loader:
         self._last: LoadResult | None = None
         self._version = 0
         self._changed: set[str] = set()  # index keys changed since the last result
-        self.parses = self.checked = 0
 
     def load(self, files: Mapping[str, bytes], now: datetime, hint: Paths[str] | None = None) -> LoadResult:
         """``hint``: the only paths at which ``files`` may differ from the last load's (a watcher's
-        pass), so the others are not even looked at; None: any path may differ."""
+        pass), so the others are not even looked at; None: any path may differ. A load that fails
+        half way forgets everything (the next one starts cold) rather than keep half an update."""
+        try:
+            return self._load(files, now, hint)
+        except BaseException:
+            self._reset()
+            raise
+
+    def _load(self, files: Mapping[str, bytes], now: datetime, hint: Paths[str] | None) -> LoadResult:
         changed, removed = self._changes(files, hint)
         reads_now = any(c.expired(now) for c in self._colls.values())
         if not changed and not removed and self._last is not None and not reads_now:

@@ -188,3 +188,19 @@ def test_a_collection_disabled_and_enabled_again_replans_its_unchanged_jobs() ->
         full = make_plan(Desired(load_documents(files, NOW)), observed, NOW)
         assert make_plan(Desired(loader.load(dict(files), NOW)), observed, NOW, None, memo) == full
         observed = apply(observed, full)
+
+
+def test_a_load_that_fails_half_way_leaves_no_half_update(monkeypatch: pytest.MonkeyPatch) -> None:
+    loader = Loader()
+    files = {**BASE, "m/1.yaml": job_doc("a", "ops", 0, 0, False).encode()}
+    loader.load(dict(files), NOW)
+    files["m/2.yaml"] = job_doc("b", "ops", 0, 0, False).encode()
+
+    def boom(*args: object) -> list[object]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(loader_module, "_job_quota", boom)
+    with pytest.raises(RuntimeError):
+        loader.load(dict(files), NOW)
+    monkeypatch.undo()
+    assert loader.load(dict(files), NOW, hint=set()) == load_documents(files, NOW)
