@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from controller.sources.watch import Changes
 
 log = logging.getLogger("cronplane.sync")
+SETTLE_AFTER = 1000  # jobs written by a pass past which the loop plans once more at once (_settle)
 
 
 @dataclass
@@ -95,6 +96,7 @@ class SyncLoop:
         self._reported: set[str] = set()
         self.loader, self.memo = Loader(), RowMemo()
         self.after_pass: Callable[[], None] = lambda: None
+        self._wrote = 0  # jobs the last reported pass wrote
 
     def options(self, *, prune: bool = True, allow_mass_delete: bool = False) -> PlanOptions:
         return PlanOptions(
@@ -132,6 +134,20 @@ class SyncLoop:
         self._reported = current
         if report.written:
             log.info("sync: %s (wrote %s)", headline(plan), _names(report.written))
+        self._wrote = len(report.written)
+
+    def _settle(self, now: datetime) -> None:
+        """After a pass that wrote many jobs, plan once more at once (no file is read): every row
+        it wrote reads as changed to the planner's memo, and this pass pays for that now rather
+        than the next edit's pass. Nothing is written; the plan is dropped."""
+        if self._wrote < SETTLE_AFTER:
+            return
+        self._wrote = 0
+        try:
+            with no_collections():
+                self.plan(now, changed=set())
+        except Exception:  # only a warm-up: the next pass does the work and reports
+            log.debug("sync: warm-up plan failed", exc_info=True)
 
     def run_forever(
         self,
@@ -150,6 +166,7 @@ class SyncLoop:
             except Exception:  # a pass must never kill the loop; the next one retries
                 log.exception("sync pass failed")
                 changed = None
+            self._settle(clock())
             self.after_pass()
             poked = poke.wait(self.settings.resync_interval)
             if poked:
