@@ -123,8 +123,9 @@ class Dispatcher:
         except LeaseLost:
             self.store.unstage(staged)
             raise
-        rest = [d for d in ready if not d.staged]
-        committed = self.store.commit(rest, self._rev[0]) if rest and self._rev is not None else (0, [])
+        rest = [d for d in ready if not d.staged and d.due.name not in self._withdrawn]
+        stale += [d for d in ready if not d.staged and d.due.name in self._withdrawn]  # written meanwhile
+        committed = self.store.commit(rest, self._rev[0]) if rest and self._rev is not None else (0, rest)
         if committed is None:  # a sync write since the preparation: decide them again
             committed = (0, rest)
         done, stale = done + committed[0], stale + committed[1]

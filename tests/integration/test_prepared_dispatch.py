@@ -150,3 +150,29 @@ def test_an_edit_landing_at_the_release_withdraws_only_what_it_touched(redis_url
     assert [uri_of(r, i) for i in ids] == ["http://127.0.0.1:9/new", "http://127.0.0.1:9/old"]
     assert not r.exists(staged(settings, "a")) and not r.exists(staged(settings, "b"))
     assert dispatcher.run_pass(AT) == 0
+
+
+class NoStaging(ScheduleStore):
+    """An RQ without the queue preparation step: prepared dispatches are committed, not staged."""
+
+    def stage(self, batch: Sequence[Dispatch], ttl: float) -> int:
+        return 0
+
+
+def test_without_staging_a_prepared_occurrence_is_committed_and_an_edit_withdraws_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(JOB.format(name=name, uri="old"))
+    apply(tmp_path, redis_url, DUE - timedelta(minutes=5))
+    r = redis.Redis.from_url(redis_url)
+    settings = ControllerSettings(redis_url=redis_url)
+    store = NoStaging(r, settings.keys, Queue(settings.queue, connection=r), settings.fired_ttl, settings.bounds)
+    dispatcher = Dispatcher(store, settings)
+    assert dispatcher.prepare(BEFORE, stop_at=float("inf")) == 2 and r.keys("cp:staged:*") == []
+    (tmp_path / "a.yaml").write_text(JOB.format(name="a", uri="new"))
+    apply(tmp_path, redis_url, BEFORE + timedelta(seconds=1))
+    assert dispatcher.run_pass(AT) == 2
+    ids = sorted(Queue(settings.queue, connection=r).job_ids)
+    assert [uri_of(r, i) for i in ids] == ["http://127.0.0.1:9/new", "http://127.0.0.1:9/old"]
+    assert dispatcher.run_pass(AT) == 0
