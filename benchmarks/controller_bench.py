@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     n = int(args[0]) if args else int(os.environ.get("CRONPLANE_BENCH_JOBS", "10000"))
     rounds = int(os.environ.get("CRONPLANE_BENCH_ROUNDS", "3"))
-    lead = max(12.0, n / 500)  # the controller's cold apply of N fits before the due second
+    lead = max(12.0, n / 800)  # the controller's cold apply of N fits before the due second
     r = run(n, rounds, lead)
     raw = median(r["raw"])
     print(f"herd: {n} one-time jobs due in the same second, due -> last in the RQ queue; medians of {rounds} rounds")

@@ -23,11 +23,12 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
 from rq.command import send_stop_job_command
 
 from controller.core.decisions import Decision, decide
@@ -48,6 +49,7 @@ MAX_MISSED_ENTRIES = 100  # per job and pass; the rest are counted in missedCoun
 PREPARE_AHEAD = 10.0  # seconds: jobs due this soon are decided and their payloads built in advance
 MAX_PREPARED = 50_000  # prepared dispatches held in memory at most
 LIMIT_TTL = 5.0  # seconds a collection's maxConcurrentCalls is cached
+STAGED_MARGIN = 120.0  # seconds a staged RQ job record outlives its preparation window
 
 
 def iso(t: datetime) -> str:
@@ -60,6 +62,7 @@ class Dispatcher:
         self.prepared: dict[str, tuple[Dispatch, float]] = {}  # name → (dispatch, valid until epoch)
         self._rev: tuple[int, str] | None = None  # the change-log position the prepared ones are valid at
         self._limits: dict[str, tuple[int | None, float]] = {}  # collection → (maxConcurrentCalls, until)
+        self._withdrawn: set[str] = set()  # the names the last ``_withdraw`` dropped
 
     def run_pass(self, now: datetime) -> int:
         """Dispatch everything due at ``now``; returns how many invocations were enqueued."""
@@ -68,7 +71,7 @@ class Dispatcher:
         except LeaseLost:
             if self.lease is not None:
                 self.lease.lost()
-            self.prepared.clear()
+            self._drop_all()
             log.warning("dispatch: the lease is another controller's; nothing more is dispatched")
             return 0
 
@@ -81,8 +84,7 @@ class Dispatcher:
             if not names:
                 return enqueued
             suspended = OverrideStore(self.store.r, self.store.keys).suspensions(names)  # override: suspend
-            for name in suspended:  # a suspended job is decided now (its occurrences are skipped)
-                self.prepared.pop(name, None)
+            self._drop(suspended)  # a suspended job is decided now (its occurrences are skipped)
             done, names_left = self._commit_prepared(names, now)
             enqueued += done
             loaded = self.store.load(names_left)
@@ -110,33 +112,85 @@ class Dispatcher:
             return 0, names
         self._withdraw()
         ts = now.timestamp()
-        ready = []
+        ready: list[Dispatch] = []
+        late: list[Dispatch] = []
         for name in names:
             hit = self.prepared.pop(name, None)
-            if hit is not None and ts < hit[1]:
-                ready.append(hit[0])
+            if hit is not None:
+                (ready if ts < hit[1] else late).append(hit[0])
+        self.store.unstage(late)
         if not ready or self._rev is None:
+            self.store.unstage(ready)
             return 0, names
-        committed = self.store.commit(ready, self._rev[0])
+        staged = [d for d in ready if d.staged]
+        try:
+            done, stale = self._release(staged)
+        except LeaseLost:
+            self.store.unstage(staged)
+            raise
+        rest = [d for d in ready if not d.staged and d.due.name not in self._withdrawn]
+        stale += [d for d in ready if not d.staged and d.due.name in self._withdrawn]  # written meanwhile
+        committed = self.store.commit(rest, self._rev[0]) if rest and self._rev is not None else (0, rest)
         if committed is None:  # a sync write since the preparation: decide them again
-            return 0, names
-        done, stale = committed
+            committed = (0, rest)
+        done, stale = done + committed[0], stale + committed[1]
         taken = {d.due.name for d in ready} - {d.due.name for d in stale}
         return done, [n for n in names if n not in taken]
 
+    def _release(self, staged: list[Dispatch]) -> tuple[int, list[Dispatch]]:
+        """Move staged RQ jobs into the queue (one Lua step); a sync write that lands between the
+        withdrawal check and the release withdraws what it touched, and the rest is released."""
+        if not staged or self._rev is None:
+            return 0, []
+        released = self.store.release(staged, self._rev[0])
+        if released is None:
+            self._withdraw()
+            staged_now = [d for d in staged if d.due.name not in self._withdrawn]
+            withdrawn = [d for d in staged if d.due.name in self._withdrawn]
+            self.store.unstage(withdrawn)
+            released = self.store.release(staged_now, self._rev[0]) if staged_now and self._rev is not None else None
+            if released is None:
+                self.store.unstage(staged_now)
+                return 0, staged
+            return released[0], released[1] + withdrawn
+        done, stale = released
+        self.store.unstage(stale)
+        return done, stale
+
+    def _drop(self, names: Iterable[str]) -> None:
+        """Withdraw the prepared dispatches of ``names`` (and their staged RQ job records)."""
+        dropped = [hit[0] for n in names if (hit := self.prepared.pop(n, None)) is not None]
+        self.store.unstage(dropped)
+
+    def _forget(self) -> None:
+        """Out of the lease: drop what was prepared (its staged records expire by themselves when
+        Redis cannot be reached to withdraw them)."""
+        try:
+            self._drop_all()
+        except redis.RedisError:
+            self.prepared.clear()
+
+    def _drop_all(self) -> None:
+        dropped = [d for d, _ in self.prepared.values()]
+        self.prepared.clear()
+        for i in range(0, len(dropped), 1000):
+            self.store.unstage(dropped[i : i + 1000])
+
     def _withdraw(self) -> None:
         """Drop the prepared dispatches of every job a sync pass wrote since they were prepared."""
+        self._withdrawn = set()
         rev = self.store.desired_rev()
         if self._rev is not None and rev == self._rev[0]:
             return
         changed = changes_since(self.store.r, self.store.keys, *self._rev) if self._rev is not None else None
         if changed is None:
-            self.prepared.clear()
+            self._withdrawn = set(self.prepared)
+            self._drop_all()
             self._rev = None
             return
         self._rev = (changed.rev, changed.last_id)
-        for name in changed.names:
-            self.prepared.pop(name, None)
+        self._withdrawn = set(changed.names)
+        self._drop(changed.names)
 
     def prepare(self, now: datetime, stop_at: float) -> int:
         """Decide the jobs due within ``PREPARE_AHEAD`` as of their due instants (stops at ``stop_at``)."""
@@ -151,24 +205,26 @@ class Dispatcher:
         for i in range(0, len(todo), step):
             if time.time() >= stop_at:
                 break
-            for item in self.store.load(todo[i : i + step]):
-                made += self._prepare_one(item)
+            batch = [d for item in self.store.load(todo[i : i + step]) if (d := self._prepare_one(item)) is not None]
+            self.store.stage(batch, PREPARE_AHEAD + STAGED_MARGIN)
+            made += len(batch)
         return made
 
-    def _prepare_one(self, item: DueJob | str) -> int:
+    def _prepare_one(self, item: DueJob | str) -> Dispatch | None:
         if isinstance(item, str) or not item.record.active or item.cursor.next_at is None:
-            return 0
-        if JobSpec.from_dict(item.record.spec).concurrency_policy is not ConcurrencyPolicy.ALLOW:
-            return 0
+            return None
+        spec = JobSpec.from_dict(item.record.spec)
+        if spec.concurrency_policy is not ConcurrencyPolicy.ALLOW:
+            return None
         at = datetime.fromtimestamp(item.cursor.next_at, UTC)
         d = self._decide(item, at)
         if d is None or len(d.invocations) != 1 or d.history or d.counters:
-            return 0
+            return None
         d.data = [self.store._data(inv) for inv in d.invocations]
-        deadline = JobSpec.from_dict(item.record.spec).starting_deadline.total_seconds()
+        deadline = spec.starting_deadline.total_seconds()
         until = min(float(d.next_at) if d.next_at is not None else float("inf"), item.cursor.next_at + deadline)
         self.prepared[item.name] = (d, until)
-        return 1
+        return d
 
     def _decide(
         self, item: DueJob | str, now: datetime, suspended: dict[str, Suspension] | None = None
@@ -317,7 +373,8 @@ class Dispatcher:
         outage = Outage("dispatch", log)
         while not stop.is_set():
             if self.lease is not None and not self.lease.held():
-                self.prepared.clear()  # a new term starts from what Redis says
+                if self.prepared:  # a new term starts from what Redis says
+                    self._forget()
                 self._rev = None
                 stop.wait(self._probe(outage) if outage.down else 0.2)  # standing by: still see an outage end
                 continue

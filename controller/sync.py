@@ -23,15 +23,18 @@ one when it ends); the store's observation is dropped, so the pass after it read
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from controller.core.quota import Loader, load_documents
+from controller.core.loader import Loader
+from controller.core.quota import load_documents
 from controller.core.reconcile.plan import RowMemo, make_plan
 from controller.core.reconcile.render import headline
 from controller.core.reconcile.rows import Desired, Plan, PlanOptions
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from controller.sources.watch import Changes
 
 log = logging.getLogger("cronplane.sync")
+SETTLE_AFTER = 1000  # jobs written by a pass past which the loop plans once more at once (_settle)
 
 
 @dataclass
@@ -58,12 +62,15 @@ def read_desired(
 ) -> Desired:
     """The source's manifests, validated; a source that cannot be read is ``unreadable``.
     ``changed``: the paths a watcher saw change since the last read (the rest is unchanged)."""
+    incremental = getattr(source, "read_changed", None) if changed is not None else None
     try:
-        incremental = getattr(source, "read_changed", None)
-        snapshot = incremental(changed) if changed is not None and incremental is not None else source.read()
+        snapshot = incremental(changed) if incremental is not None and changed is not None else source.read()
     except SourceError as e:
         return Desired(load_documents({}, now), None, str(e))
-    desired = (loader or Loader()).load(snapshot.files, now)
+    # the paths the snapshot may differ at from the last one (the loader saw every snapshot of the
+    # source: a pass that fails is followed by a full read)
+    hint = getattr(source, "changed", None) if incremental is not None else None
+    desired = (loader or Loader()).load(snapshot.files, now, hint)
     if snapshot.problems:  # never mutate the loader's result: it may be handed out again
         desired = replace(desired, problems=[*snapshot.problems, *desired.problems])
     return Desired(desired, snapshot.revision)
@@ -92,6 +99,7 @@ class SyncLoop:
         self._reported: set[str] = set()
         self.loader, self.memo = Loader(), RowMemo()
         self.after_pass: Callable[[], None] = lambda: None
+        self._wrote = 0  # jobs the last reported pass wrote
 
     def options(self, *, prune: bool = True, allow_mass_delete: bool = False) -> PlanOptions:
         return PlanOptions(
@@ -108,9 +116,10 @@ class SyncLoop:
     def run_pass(
         self, now: datetime, options: PlanOptions | None = None, changed: set[str] | None = None
     ) -> SyncReport:
-        plan = self.plan(now, options, changed)
-        written = self.store.apply(plan)
-        self.store.record_sync(sync_record(plan, now))
+        with no_collections():
+            plan = self.plan(now, options, changed)
+            written = self.store.apply(plan)
+            self.store.record_sync(sync_record(plan, now))
         return SyncReport(plan, written)
 
     def report(self, report: SyncReport) -> None:
@@ -128,6 +137,20 @@ class SyncLoop:
         self._reported = current
         if report.written:
             log.info("sync: %s (wrote %s)", headline(plan), _names(report.written))
+        self._wrote = len(report.written)
+
+    def _settle(self, now: datetime) -> None:
+        """After a pass that wrote many jobs, plan once more at once (no file is read): every row
+        it wrote reads as changed to the planner's memo, and this pass pays for that now rather
+        than the next edit's pass. Nothing is written; the plan is dropped."""
+        if self._wrote < SETTLE_AFTER:
+            return
+        self._wrote = 0
+        try:
+            with no_collections():
+                self.plan(now, changed=set())
+        except Exception:  # only a warm-up: the next pass does the work and reports
+            log.debug("sync: warm-up plan failed", exc_info=True)
 
     def run_forever(
         self,
@@ -153,6 +176,7 @@ class SyncLoop:
             except Exception:  # a pass must never kill the loop; the next one retries
                 log.exception("sync pass failed")
                 changed = None
+            self._settle(clock())
             self.after_pass()
             poked = poke.wait(self.settings.resync_interval)
             if poked:
@@ -161,6 +185,21 @@ class SyncLoop:
             changed = changes.take() if changes is not None and poked else None
             if changes is not None and not poked:
                 changes.take()  # a full pass covers whatever was recorded
+
+
+@contextmanager
+def no_collections() -> Iterator[None]:
+    """No cyclic garbage collection during a pass: a cold pass allocates millions of objects that
+    all live until its end, and the collector's full traversals of them were a fifth of a cold
+    apply; a pass frees what it drops by reference counting (it makes no cycles: measured with
+    ``gc.collect()`` after a 10,000-job cold apply), and whatever else is collected after it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _names(keys: list[str], shown: int = 10) -> str:

@@ -1,7 +1,8 @@
 """Rules over the whole set of manifests: duplicates, collections, plan quotas. Pure.
 
 ``load_documents`` is the one entry point that turns file contents into a validated desired
-state (``LoadResult``). A job or collection named by any problem is left out of
+state (``LoadResult``); ``controller.core.loader.Loader`` is the same function with a memory.
+A job or collection named by any problem is left out of
 ``LoadResult.jobs``/``.collections``; quota problems are marked ``rejected`` (a valid manifest
 refused by its collection's limits: Azure answered 409 Conflict) so plans can tell them from
 format errors. Every problem points at the node it is about (``metadata.name``, ``spec.cron``...).
@@ -26,7 +27,7 @@ from collections.abc import Collection as Names
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from controller.core import limits, rules, yamlpos
+from controller.core import limits, rules
 from controller.core.manifest import ParsedFile, Problem, field_name, parse_manifest
 from controller.core.model import (
     DEFAULT_COLLECTION,
@@ -48,12 +49,36 @@ _DEFAULT = _default_collection()  # one object, so memos keyed on the collection
 
 
 @dataclass(frozen=True)
+class Delta:
+    """How a result differs from the one its producer handed out before it: ``producer`` (compared
+    by identity) numbers its results (``version``), and ``keys`` are the job keys whose entries
+    may differ from those of result ``version - 1``. A hint for the planner's memo, never data."""
+
+    producer: object
+    version: int
+    keys: frozenset[str]
+
+    def since(self, before: Delta | None) -> frozenset[str] | None:
+        """The keys changed since ``before``; None when this delta cannot tell."""
+        if before is None or before.producer is not self.producer or before.version != self.version - 1:
+            return None
+        return self.keys
+
+
+@dataclass(frozen=True)
 class LoadResult:
     jobs: list[Job] = field(default_factory=list)
     collections: list[Collection] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)  # never change an exit code or a plan
+    # The valid jobs by key (``str(job.key)``), when the loader keeps one (the planner builds it
+    # otherwise); derived from ``jobs``, so not part of equality.
+    index: Mapping[str, Job] | None = field(default=None, compare=False, repr=False)
+    delta: Delta | None = field(default=None, compare=False, repr=False)  # the index keys changed
+
+    def jobs_by_key(self) -> Mapping[str, Job]:
+        return self.index if self.index is not None else {str(j.key): j for j in self.jobs}
 
     def invalid_jobs(self) -> set[JobKey]:
         return {p.job for p in self.problems if p.job is not None}
@@ -63,101 +88,39 @@ class LoadResult:
 
 
 def load_documents(files: Mapping[str, bytes], now: datetime) -> LoadResult:
-    return Loader().load(files, now)
+    """The plain function: parse every file, check the whole set. ``controller.core.loader.Loader``
+    gives the same answer for a process that loads the same files again and again."""
+    parsed = [parse_manifest(path, data) for path, data in sorted(files.items())]
+    jobs = [j for p in parsed for j in p.jobs]
+    collections = [c for p in parsed for c in p.collections]
+    problems = [x for p in parsed for x in p.problems]
+    broken = {p.collection for p in problems if p.collection is not None}
+    documents = {(p.path, line): doc for p in parsed for line, doc in p.documents.items()}
+
+    def locate(source: SourceRef | None, path: Path) -> tuple[int, int]:
+        found = documents.get((source.path, source.line)) if source is not None else None
+        return found.position(path) if found else _start(source, path)
+
+    problems += check_set(jobs, collections, now, locate=locate, broken=broken)
+    return result_of(parsed, jobs, collections, problems)
 
 
-class Loader:
-    """``load_documents`` with a memory, for a process that loads the same files again and again.
+def result_of(
+    parsed: Sequence[ParsedFile], jobs: Sequence[Job], collections: Sequence[Collection], problems: list[Problem]
+) -> LoadResult:
+    """The ``LoadResult`` of a checked set: whatever a problem names is left out."""
+    bad_jobs = {p.job for p in problems if p.job is not None}
+    bad_colls = {p.collection for p in problems if p.collection is not None}
+    return LoadResult(
+        jobs=[j for j in jobs if j.key not in bad_jobs],
+        collections=[c for c in collections if c.name not in bad_colls],
+        problems=problems,
+        files=[p.path for p in parsed],
+        warnings=[w for p in parsed for w in p.warnings if w.job not in bad_jobs],
+    )
 
-    ``Loader().load(files, now)`` *is* ``load_documents(files, now)``; a long-lived loader returns
-    an equal result for every input while skipping work that cannot change it (design §3, "cost
-    follows change"):
 
-    - a file whose bytes equal those of its last parse (the same object, or equal content) is not
-      parsed or validated again: its ``ParsedFile`` is kept, without its position tables, which
-      are rebuilt from the bytes only when a cross-file problem needs a line:column;
-    - a job's quota findings are kept while the job object (so its file), its collection object
-      and its "over the count" flag are the same, when they cannot depend on ``now`` (one-time
-      jobs and recurrences without a ``schedule``: the period is ``frequency × interval``).
-
-    - when every file is the very bytes object of the last load and nothing in that load read
-      ``now``, the last ``LoadResult`` itself is returned (so the planner can tell at a glance).
-
-    ``parses`` counts the files parsed (tests use it).
-    """
-
-    def __init__(self) -> None:
-        self._files: dict[str, tuple[bytes, ParsedFile]] = {}
-        self._quota: dict[JobKey, tuple[Job, Collection, int, list[Problem]]] = {}
-        self._last: tuple[dict[str, bytes], LoadResult] | None = None  # only when it read no ``now``
-        self.parses = 0
-
-    def _same_files(self, files: Mapping[str, bytes]) -> LoadResult | None:
-        if self._last is None or len(self._last[0]) != len(files):
-            return None
-        last = self._last[0]
-        return self._last[1] if all(last.get(k) is v for k, v in files.items()) else None
-
-    def parse(self, path: str, data: bytes) -> ParsedFile:
-        hit = self._files.get(path)
-        if hit is not None and (hit[0] is data or hit[0] == data):
-            return hit[1]
-        self.parses += 1
-        parsed = parse_manifest(path, data)
-        self._files[path] = (data, dataclasses.replace(parsed, documents={}))
-        return parsed
-
-    def load(self, files: Mapping[str, bytes], now: datetime) -> LoadResult:
-        same = self._same_files(files)
-        if same is not None:
-            return same
-        parsed = [self.parse(path, data) for path, data in sorted(files.items())]
-        for gone in self._files.keys() - files.keys():
-            del self._files[gone]
-        jobs = [j for p in parsed for j in p.jobs]
-        collections = [c for p in parsed for c in p.collections]
-        problems = [x for p in parsed for x in p.problems]
-        broken = {p.collection for p in problems if p.collection is not None}
-        documents = {(p.path, line): doc for p in parsed for line, doc in p.documents.items()}
-
-        def locate(source: SourceRef | None, path: Path) -> tuple[int, int]:
-            if source is None:
-                return _start(source, path)
-            if (source.path, source.line) not in documents and source.path in files:
-                for again in yamlpos.load_documents(files[source.path])[0]:  # a kept parse: positions again
-                    documents[(source.path, again.line)] = again
-            found = documents.get((source.path, source.line))
-            return found.position(path) if found else _start(source, path)
-
-        memo: dict[JobKey, tuple[Job, Collection, int, list[Problem]]] = {}
-        read_now = [False]
-
-        def quota(job: Job, coll: Collection, position: int, at: Locate) -> list[Problem]:
-            over = position if position > coll.quota.max_job_count else 0  # the message names it
-            hit = self._quota.get(job.key)
-            if hit is not None and hit[0] is job and hit[1] is coll and hit[2] == over:
-                memo[job.key] = hit
-                return hit[3]
-            found = _job_quota(job, coll, position, now, at)
-            if _period_uses_now(job.spec.timing):
-                read_now[0] = True
-            else:
-                memo[job.key] = (job, coll, over, found)
-            return found
-
-        problems += check_set(jobs, collections, now, locate=locate, broken=broken, quota=quota)
-        self._quota = memo
-        bad_jobs = {p.job for p in problems if p.job is not None}
-        bad_colls = {p.collection for p in problems if p.collection is not None}
-        result = LoadResult(
-            jobs=[j for j in jobs if j.key not in bad_jobs],
-            collections=[c for c in collections if c.name not in bad_colls],
-            problems=problems,
-            files=sorted(files),
-            warnings=[w for p in parsed for w in p.warnings if w.job not in bad_jobs],
-        )
-        self._last = None if read_now[0] else (dict(files), result)
-        return result
+QuotaCheck = Callable[[Job, Collection, int, Locate], list[Problem]]
 
 
 def check_set(
@@ -167,40 +130,66 @@ def check_set(
     *,
     locate: Locate | None = None,
     broken: Names[str] = (),
-    quota: Callable[[Job, Collection, int, Locate], list[Problem]] | None = None,
+    quota: QuotaCheck | None = None,
 ) -> list[Problem]:
     """Duplicates, undefined or invalid collections, plan quotas. ``broken``: collections whose
-    own document is invalid (their jobs wait); ``locate`` finds a field's line:column."""
+    own document is invalid (their jobs wait); ``locate`` finds a field's line:column.
+
+    Every rule but the duplicate collections is a rule over one collection's jobs (a job key
+    names its collection), so the set is checked collection by collection (``check_collection``)
+    and the findings are listed in job order; the loader re-checks only the collections an edit
+    touches."""
     at = locate or _start
     problems, duplicated = _duplicate_collections(collections, at)
+    defined = defined_collections(collections, duplicated)
+    unusable = set(broken) | duplicated
+    groups: dict[str, list[int]] = {}
+    for i, job in enumerate(jobs):
+        groups.setdefault(job.key.collection, []).append(i)
+    found: list[list[Problem]] = [[] for _ in jobs]
+    check = quota or (lambda job, coll, position, where: _job_quota(job, coll, position, now, where))
+    for name, indexes in groups.items():
+        per_job, _ = check_collection([jobs[i] for i in indexes], name, defined.get(name), name in unusable, at, check)
+        for i, f in zip(indexes, per_job, strict=True):
+            found[i] = f
+    return problems + [p for f in found for p in f]
+
+
+def defined_collections(collections: Sequence[Collection], duplicated: Names[str]) -> dict[str, Collection]:
     defined = {c.name: c for c in collections if c.name not in duplicated}
     defined.setdefault(DEFAULT_COLLECTION, _DEFAULT)
-    unusable = set(broken) | duplicated
+    return defined
+
+
+def check_collection(
+    jobs: Sequence[Job], name: str, defined: Collection | None, unusable: bool, at: Locate, quota: QuotaCheck
+) -> tuple[list[list[Problem]], bool]:
+    """The findings of each job of collection ``name`` (in order), and whether a job key repeats.
+    A job's position (its number among the collection's jobs, for ``maxJobCount``) is its index
+    + 1 when no key repeats."""
     first: dict[JobKey, Job] = {}
-    counts: dict[str, int] = {}
+    out: list[list[Problem]] = []
     for job in jobs:
         if job.key in first:
-            problems += _duplicate_jobs(first[job.key], job, at)
+            out.append(_duplicate_jobs(first[job.key], job, at))
             continue
         first[job.key] = job
-        name = job.key.collection
-        if name in unusable:
-            problems.append(
-                _problem(job, at, ("metadata", "collection"), f"collection {name!r} is invalid; fix it first")
-            )
-        elif name not in defined:
-            message = (
-                f"collection {name!r} is not defined "
-                "(add a JobCollection manifest, or leave collection out for 'default')"
-            )
-            problems.append(_problem(job, at, ("metadata", "collection"), message))
-        else:
-            counts[name] = counts.get(name, 0) + 1
-            if quota is None:
-                problems += _job_quota(job, defined[name], counts[name], now, at)
-            else:
-                problems += quota(job, defined[name], counts[name], at)
-    return problems
+        out.append(check_job(job, name, defined, unusable, len(first), at, quota))
+    return out, len(first) != len(jobs)
+
+
+def check_job(
+    job: Job, name: str, defined: Collection | None, unusable: bool, position: int, at: Locate, quota: QuotaCheck
+) -> list[Problem]:
+    """One job's findings (the first job of its key), ``position`` its number in the collection."""
+    if unusable:
+        return [_problem(job, at, ("metadata", "collection"), f"collection {name!r} is invalid; fix it first")]
+    if defined is None:
+        message = (
+            f"collection {name!r} is not defined (add a JobCollection manifest, or leave collection out for 'default')"
+        )
+        return [_problem(job, at, ("metadata", "collection"), message)]
+    return quota(job, defined, position, at)
 
 
 def _duplicate_collections(collections: Sequence[Collection], at: Locate) -> tuple[list[Problem], set[str]]:
@@ -276,6 +265,29 @@ def job_period(timing: Timing, now: datetime) -> timedelta | None:
     return None if timing.is_one_time else _shortest_gap(timing, now)
 
 
+def period_valid_until(timing: Timing, now: datetime) -> datetime:
+    """An instant up to which ``job_period(timing, t)`` is ``job_period(timing, now)`` for every
+    ``t`` from ``now`` (``now`` itself when the schedule's anchor moves with ``now``).
+
+    The period samples the occurrences from ``now`` on. When the schedule's set of occurrences
+    does not depend on ``now`` (a startTime, or a cron: its grid has no anchor), the samples taken
+    at any ``t`` up to the first of them are the same list; without a startTime an Azure
+    recurrence or an rrule is anchored at ``now`` (its time of day), so nothing is known."""
+    rec = timing.recurrence
+    if not _period_uses_now(timing):
+        return datetime.max.replace(tzinfo=now.tzinfo)
+    if timing.start_time is None and not timing.cron:
+        return now
+    sampled = (
+        dataclasses.replace(timing, recurrence=dataclasses.replace(rec, count=None, end_time=None)) if rec else timing
+    )
+    try:
+        first = Schedule(sampled, now).first()
+    except (ValueError, OverflowError, ArithmeticError):
+        return now
+    return first.at if first is not None else datetime.max.replace(tzinfo=now.tzinfo)
+
+
 def _period_uses_now(timing: Timing) -> bool:
     """Whether ``job_period`` samples occurrences from ``now`` (so its answer may change with it)."""
     rec = timing.recurrence
@@ -318,4 +330,14 @@ def _start(source: SourceRef | None, path: Path) -> tuple[int, int]:
     return (source.line if source else 1, 1)
 
 
-__all__ = ["LoadResult", "Loader", "Problem", "check_set", "job_period", "load_documents"]
+__all__ = [
+    "Delta",
+    "LoadResult",
+    "Problem",
+    "check_collection",
+    "check_job",
+    "check_set",
+    "job_period",
+    "load_documents",
+    "period_valid_until",
+]

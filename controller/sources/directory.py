@@ -132,6 +132,7 @@ class DirectorySource:
         self.paths = paths
         self.cache = FileCache()
         self._last: Snapshot | None = None
+        self.changed: set[str] | None = None  # after read_changed: the paths it read again or dropped
 
     def read(self) -> Snapshot:
         missing = [p for p in self.paths if not Path(p).exists()]
@@ -139,6 +140,7 @@ class DirectorySource:
             self._last = None
             raise SourceError(f"{', '.join(missing)}: no such file or directory")
         files, problems = read_tree(self.paths, self.cache)
+        self.changed = None
         self._last = Snapshot(files, None, problems)
         return Snapshot(dict(files), None, list(problems))
 
@@ -148,6 +150,7 @@ class DirectorySource:
         if last is None or last.problems:
             return self.read()
         files = dict(last.files)
+        spelled_paths: set[str] = set()
         for absolute in changed:
             try:
                 spelled = self._spelled(absolute)
@@ -155,6 +158,7 @@ class DirectorySource:
                 return self.read()
             if spelled is None:
                 continue  # not under a manifest path (the directory of a watched file)
+            spelled_paths.add(spelled)
             try:
                 st = os.stat(spelled)
             except FileNotFoundError:
@@ -170,6 +174,7 @@ class DirectorySource:
             except OSError:
                 return self.read()
         self._last = Snapshot(files, None, [])
+        self.changed = spelled_paths
         return Snapshot(dict(files), None, [])
 
     def _spelled(self, absolute: str) -> str | None:

@@ -3,7 +3,8 @@
 Events poke and name the paths they touched (``Changes``); the poked pass re-reads those paths
 only and still plans from the whole desired state (level-triggered), so an editor's atomic
 rename (write temp, rename over) is one debounced pass. A directory event asks for a full
-re-read, and a lost event is caught by the periodic resync, which re-reads everything.
+re-read (except "modified", which only accompanies its files' own events), and a lost event is
+caught by the periodic resync, which re-reads everything.
 """
 
 from __future__ import annotations
@@ -50,8 +51,18 @@ class _Poke(FileSystemEventHandler):
         if self.only is not None and self.only not in touched:
             return
         if self.changes is not None:
-            self.changes.add(None if event.is_directory else touched)
+            self.changes.add(_named(event, touched))
         self.poke.set()
+
+
+def _named(event: FileSystemEvent, touched: set[str]) -> set[str] | None:
+    """The paths a pass must re-read for ``event``; None: all of them. A directory's "modified"
+    event accompanies every file created, deleted or written in it (inotify), and those files
+    have events of their own: it names nothing more. Any other directory event (created, moved,
+    deleted: its files may have no events of their own) asks for a full re-read."""
+    if not event.is_directory:
+        return touched
+    return set() if event.event_type == "modified" else None
 
 
 def _abs(path: str | bytes) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 
+from controller.core.quota import Delta
 from controller.core.reconcile.rows import Action, CollectionRow, JobRow, Observed, ObservedJob, Plan
 from controller.state import changelog
 from controller.state.keys import ControllerKeys
@@ -47,6 +48,8 @@ class DesiredStore:
     def __init__(self, client: redis.Redis, keys: ControllerKeys, *, remember: bool = False):
         self.r, self.keys, self.remember = client, keys, remember
         self._seen: _Seen | None = None
+        self._version = 0  # of the Observed handed out (``Observed.delta``)
+        self._pending: set[str] = set()  # jobs re-read or written since the last one
         self.full_reads = self.partial_reads = 0
 
     # -- observe ---------------------------------------------------------------------------
@@ -57,6 +60,7 @@ class DesiredStore:
     def observed(self) -> Observed:
         allowance = bool(self.r.exists(self.keys.prune_allowed()))
         seen = self._refresh() if self.remember else None
+        full = seen is None
         if seen is None:
             rev, last_id = changelog.head(self.r, self.keys)
             seen = _Seen(rev, last_id, self._jobs(), self._collections())
@@ -64,7 +68,10 @@ class DesiredStore:
             if self.remember:
                 self._seen = seen
         if seen.handed is None or seen.handed.prune_allowance != allowance:
-            seen.handed = Observed(dict(seen.jobs), dict(seen.collections), allowance)
+            self._version += 1
+            delta = None if full else Delta(self, self._version, frozenset(self._pending))
+            self._pending = set()
+            seen.handed = Observed(dict(seen.jobs), dict(seen.collections), allowance, delta)
         return seen.handed
 
     def _refresh(self) -> _Seen | None:
@@ -84,6 +91,7 @@ class DesiredStore:
     def _reload(self, seen: _Seen, names: list[str]) -> None:
         jobs = [n for n in names if "/" in n]  # job keys are <collection>/<name>; collections have no /
         colls = [n for n in names if "/" not in n]
+        self._pending.update(jobs)
         members = self.r.smismember(self.keys.jobs(), jobs) if jobs else []
         found = self._read_jobs([n for n, m in zip(jobs, members, strict=True) if m])
         for name in jobs:
@@ -138,11 +146,10 @@ class DesiredStore:
         for c in plan.collections:
             if self._collection(pipe, c):
                 batch.append(c.name)
-        for row in plan.jobs:
-            if row.writes:
-                self._job(pipe, row)
-                written.append(row.key)
-                batch.append(row.key)
+        for row in plan.writing_rows():
+            self._job(pipe, row)
+            written.append(row.key)
+            batch.append(row.key)
             if len(batch) >= BATCH:
                 logged += self._end_batch(pipe, batch)
                 batch = []
@@ -181,9 +188,8 @@ class DesiredStore:
                 seen.collections.pop(c.name, None)
             elif c.record is not None:
                 seen.collections[c.name] = c.record
-        for row in plan.jobs:
-            if not row.writes:
-                continue
+        for row in plan.writing_rows():
+            self._pending.add(row.key)
             old = seen.jobs.get(row.key)
             if row.delete:
                 seen.jobs.pop(row.key, None)
@@ -210,10 +216,15 @@ class DesiredStore:
             pipe.delete(self.keys.cursor(name))
             pipe.hset(self.keys.cursor(name), mapping=row.cursor.to_redis())
         if row.record is not None:
-            if row.record.active:
-                pipe.eval(_DUE_FROM_CURSOR, 2, self.keys.cursor(name), self.keys.due(), name, C_NEXT_AT)
-            else:
+            if not row.record.active:
                 pipe.zrem(self.keys.due(), name)
+            elif row.reset_cursor and row.cursor is not None:  # the cursor just written: its instant
+                if row.cursor.next_at is not None:
+                    pipe.zadd(self.keys.due(), {name: row.cursor.next_at})
+                else:
+                    pipe.zrem(self.keys.due(), name)
+            else:
+                pipe.eval(_DUE_FROM_CURSOR, 2, self.keys.cursor(name), self.keys.due(), name, C_NEXT_AT)
         if row.status is not None:
             pipe.hset(self.keys.status(name), mapping=row.status.to_redis())
 

@@ -16,6 +16,10 @@ Layout (``{job}`` is ``<collection>/<name>``):
     {p}:due                  ZSET  job -> nextAt: the due index the dispatch loop sleeps on
     {p}:fired:{invocation}   STRING marker "an occurrence was enqueued", with a TTL longer than
                                    any replay window (lease + starting deadline + catch-up)
+    {p}:staged:{owner}:{invocation}  HASH  an RQ job record written ahead of its due time by the
+                                   leader ``owner`` (a prepared dispatch), moved to rq:job:{invocation}
+                                   and queued at the due time in one Lua step, or withdrawn; expires
+                                   by itself. Per leader, so a deposed one never touches another's
     {p}:lease                STRING dispatch lease: owner id, PX expiry
     {p}:poke                 LIST  wake-ups for the dispatch loop (BLPOP)
     {p}:sync                 HASH  SyncRecord: the last sync pass (result, problems, prune decision)
@@ -73,6 +77,9 @@ class ControllerKeys(Keys):
 
     def suspend_collection(self, name: str) -> str:
         return f"{self.prefix}:suspend-collection:{name}"
+
+    def staged(self, owner: str, invocation_id: str) -> str:
+        return f"{self.prefix}:staged:{owner}:{invocation_id}"
 
     def desired_rev(self) -> str:
         return f"{self.prefix}:desired-rev"

@@ -24,6 +24,9 @@ from typing import Any
 
 import redis
 from rq import Queue, Retry
+from rq.job import JobStatus
+from rq.utils import now as rq_now
+from rq.utils import utcformat
 
 from controller.state import changelog
 from controller.state.keys import ControllerKeys
@@ -70,6 +73,54 @@ return out
 """
 
 
+# Release prepared dispatches (``ScheduleStore.release``): every check and write of a batch in
+# one atomic step. ARGV[1..14]: lease key and token ('' = not fenced), change-log revision key and
+# the revision the batch was prepared at, due index, RQ queue key, RQ's set of queues, the
+# enqueued_at value, the marker TTL, then the field names: cursor nextAt, number, nextRuns,
+# status lastScheduleTime, cursor generation. Then 12 values per job: name, cursor key, status key,
+# the cursor it was decided from ("generation:nextAt"), staged key, RQ job key, marker key, RQ job
+# id, the new nextAt ('' = none left), number, nextRuns, lastScheduleTime ('' = unchanged).
+# Returns {-1} (lease not ours), {-2} (a sync wrote since the preparation), or {enqueued, stale...}
+# where the stale jobs (cursor moved, or the staged record is gone) were left as they were.
+_RELEASE = """
+if ARGV[1] ~= '' and redis.call('get', ARGV[1]) ~= ARGV[2] then return {-1} end
+if (redis.call('get', ARGV[3]) or '0') ~= ARGV[4] then return {-2} end
+local f_at, f_number, f_runs, f_last, f_gen = ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14]
+local out, done = {0}, 0
+for i = 15, #ARGV, 12 do
+  local name, sched, status = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local staged, job, fired = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+  local current = (redis.call('hget', sched, f_gen) or '') .. ':' .. (redis.call('hget', sched, f_at) or '')
+  local ok = current == ARGV[i + 3]
+  if ok and redis.call('exists', fired) == 0 and redis.call('exists', job) == 0 then
+    if redis.call('exists', staged) == 1 then
+      redis.call('rename', staged, job)
+      redis.call('persist', job)
+      redis.call('hset', job, 'status', 'queued', 'enqueued_at', ARGV[8])
+      redis.call('rpush', ARGV[6], ARGV[i + 7])
+      done = done + 1
+    else
+      ok = false
+    end
+  elseif ok then
+    redis.call('del', staged)  -- enqueued before (a replay): advance only
+  end
+  if ok then
+    redis.call('set', fired, '1', 'EX', ARGV[9])
+    local at = ARGV[i + 8]
+    redis.call('hset', sched, f_at, at, f_number, ARGV[i + 9], f_runs, ARGV[i + 10])
+    if at == '' then redis.call('zrem', ARGV[5], name) else redis.call('zadd', ARGV[5], at, name) end
+    if ARGV[i + 11] ~= '' then redis.call('hset', status, f_last, ARGV[i + 11]) end
+  else
+    out[#out + 1] = name
+  end
+end
+if done > 0 then redis.call('sadd', ARGV[7], ARGV[6]) end
+out[1] = done
+return out
+"""
+
+
 class LeaseLost(Exception):
     """The dispatch lease is not (or no longer) this controller's: nothing was written."""
 
@@ -109,6 +160,7 @@ class Dispatch:
     counters: dict[str, int]
     history: list[HistoryEntry]
     data: list[Any] | None = None  # the RQ jobs, prepared ahead of the due time (``Queue.prepare_data``)
+    staged: bool = False  # its RQ job record is written, waiting under ``keys.staged`` (``stage``)
 
 
 class ScheduleStore:
@@ -256,6 +308,76 @@ class ScheduleStore:
                 return None
         return len(todo), stale
 
+    # -- prepared dispatches: RQ job records written ahead, released at the due time ------------
+    def stage(self, batch: Sequence[Dispatch], ttl: float) -> int:
+        """Write the RQ job record of each prepared dispatch (one invocation each) under its staging
+        key, where RQ and its workers do not look; ``release`` moves it into the queue. The record
+        is what ``Queue.enqueue_many`` would write (RQ's own ``create_job`` and queue preparation);
+        a staged record expires after ``ttl`` seconds. Returns how many were staged (0 when this
+        RQ does not offer the preparation step: the dispatches are then committed as before)."""
+        prepare = getattr(self.queue, "_prepare_for_queue", None)
+        if prepare is None or not batch:
+            return 0
+        with self.r.pipeline(transaction=False) as pipe:
+            for d in batch:
+                data = (d.data or [self._data(d.invocations[0])])[0]
+                job = self.queue.create_job(**{k: getattr(data, k) for k in _JOB_FIELDS}, status=JobStatus.QUEUED)
+                prepare(job)
+                key = self._staged(d.invocations[0].id)
+                pipe.delete(key)
+                pipe.hset(key, mapping=job.to_dict())
+                pipe.pexpire(key, max(1, int(ttl * 1000)))
+            pipe.execute()
+        for d in batch:
+            d.staged = True
+        return len(batch)
+
+    def _staged(self, invocation_id: str) -> str:
+        return self.keys.staged(self.fence.token if self.fence is not None else "local", invocation_id)
+
+    def unstage(self, batch: Sequence[Dispatch]) -> None:
+        """Withdraw staged records (an edit, a delete, a suspension, a lost lease)."""
+        ids = [d.invocations[0].id for d in batch if d.staged]
+        if ids:
+            self.r.delete(*(self._staged(i) for i in ids))
+
+    def release(self, batch: Sequence[Dispatch], rev: int) -> tuple[int, list[Dispatch]] | None:
+        """Move the staged RQ jobs of ``batch`` into the queue in one atomic step (a Lua script):
+        for each job whose cursor is still the one it was decided from, and whose occurrence is not
+        marked, the staged record becomes the RQ job (status queued, enqueued now) and its id is
+        pushed on the queue; the marker, the cursor, the due index and the status are written in
+        the same step. Checked first, in that step: the lease token (fencing) and the change-log
+        revision, which must still be ``rev``. Returns how many were enqueued and the stale jobs
+        (left untouched, to be decided again); None when a sync wrote since ``rev``. Raises
+        ``LeaseLost`` when fenced and the lease is not ours."""
+        fence = ("", "") if self.fence is None else (self.fence.key, self.fence.token)
+        args: list[Any] = [
+            *fence,
+            self.keys.desired_rev(),
+            str(rev),
+            self.keys.due(),
+            self.queue.key,
+            self.queue.redis_queues_keys,
+            utcformat(rq_now()),
+            self.fired_ttl,
+            *_CURSOR_FIELDS,
+            C_GENERATION,
+        ]
+        for d in batch:
+            inv = d.invocations[0]
+            expected = f"{d.due.cursor.generation}:{'' if d.due.cursor.next_at is None else d.due.cursor.next_at}"
+            args += [d.due.name, self.keys.cursor(d.due.name), self.keys.status(d.due.name), expected]
+            args += [self._staged(inv.id), self.queue.job_class.key_for(inv.id), self.keys.fired(inv.id), inv.id]
+            args += ["" if d.next_at is None else d.next_at, d.number, encode_runs(d.next_runs)]
+            args.append(d.last_schedule_time or "")
+        result = self.r.eval(_RELEASE, 0, *args)
+        if result[0] == -1:
+            raise LeaseLost(f"the dispatch lease is not held by {fence[1]}")
+        if result[0] == -2:
+            return None
+        stale = {_s(n) for n in result[1:]}
+        return int(result[0]), [d for d in batch if d.due.name in stale]
+
     def _datas(self, batch: Sequence[Dispatch], already: set[str]) -> list[Any]:
         out = []
         for d in batch:
@@ -326,6 +448,25 @@ class ScheduleStore:
 
 
 _CURSOR_FIELDS = (C_NEXT_AT, C_NUMBER, C_NEXT_RUNS, D_LAST_SCHEDULE_TIME)
+# What ``Queue.enqueue_many`` hands ``create_job`` from each ``Queue.prepare_data`` (no dependencies).
+_JOB_FIELDS = (
+    "func",
+    "args",
+    "kwargs",
+    "result_ttl",
+    "ttl",
+    "failure_ttl",
+    "description",
+    "job_id",
+    "meta",
+    "timeout",
+    "retry",
+    "on_success",
+    "on_failure",
+    "on_stopped",
+    "webhooks",
+    "repeat",
+)
 
 
 def _current(d: Dispatch, stored: str) -> bool:

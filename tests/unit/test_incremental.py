@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from controller.core import normalize, schemas
-from controller.core.quota import Loader, load_documents
+from controller.core.loader import Loader
+from controller.core.quota import load_documents
 from controller.core.reconcile.plan import RowMemo, make_plan
 from controller.core.reconcile.rows import Action, Desired, Observed, ObservedJob, Plan
 
@@ -102,12 +103,17 @@ def test_a_memoized_plan_equals_the_full_plan_over_edits() -> None:
     assert again == final == make_plan(Desired(load_documents(base, later)), observed, later)
 
 
-def test_a_load_that_read_now_is_never_handed_out_again() -> None:
-    """A job whose quota period is sampled from ``now`` (a cron) is checked again every load."""
+def test_a_load_that_read_now_is_handed_out_again_only_while_it_holds() -> None:
+    """A job whose quota period is sampled from ``now`` (a cron) keeps its findings until the first
+    sampled occurrence (00:10 from 00:05), then is checked again."""
     files = {"c.yaml": coll(), "a.yaml": job("a")}
     loader = Loader()
     first = loader.load(files, NOW)
-    assert loader.load(files, NOW + timedelta(minutes=1)) is not first
+    checked = loader.checked
+    assert loader.load(files, NOW + timedelta(minutes=1)) is first
+    later = loader.load(files, NOW + timedelta(minutes=6))
+    assert later is not first and later == load_documents(files, NOW + timedelta(minutes=6))
+    assert loader.checked == checked + 1
     one_time = {
         "c.yaml": coll(),
         "b.yaml": job("b").replace(b"  cron: '*/10 * * * *'\n", b"  startTime: '2026-02-01T00:00:00Z'\n"),

@@ -21,19 +21,19 @@ Decision order per job (after the Kubernetes CronJob controller, design §4):
    differs from what is stored, so it cannot go stale.
 
 Incremental planning (``RowMemo``): a long-running controller plans 100,000 jobs every pass,
-nearly all unchanged. A row is a pure function of its inputs; the rows that do not read ``now``
-(an unchanged job, a refused one) are remembered with the inputs they were computed from, and
-a later pass whose inputs for that key are the same (the same objects, or equal ones) takes the
-remembered row instead of recomputing it. So ``make_plan(d, o, now, opts, memo)`` equals
-``make_plan(d, o, now, opts)`` for every memo (a test checks it over edit sequences); the memo
-only saves the work. Rows that read ``now`` (created, updated, gone) are always recomputed.
-When a pass's inputs are the very objects of the last one (the loader and the store hand out
-the same ``LoadResult`` and ``Observed`` when nothing changed) and no row of the last plan read
-``now``, the last plan is the answer.
+nearly all unchanged. A row is a pure function of its key's inputs (``_Inputs.row``); the memo
+keeps the last plan's rows and recomputes only the keys whose inputs changed (an identity scan
+of the job index and the observation finds them) and the rows that read ``now`` (created,
+updated, held, gone). So ``make_plan(d, o, now, opts, memo)`` equals ``make_plan(d, o, now,
+opts)`` for every memo (a property test checks it over random edit sequences); the memo only
+saves the work. When a pass's inputs are the very objects of the last one (the loader and the
+store hand out the same ``LoadResult`` and ``Observed`` when nothing changed) and no row of the
+last plan read ``now``, the last plan is the answer.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +41,7 @@ from typing import Any
 
 from controller.core.manifest import Problem
 from controller.core.model import DEFAULT_COLLECTION, Collection, CollectionState, Job, JobSpec, JobState
+from controller.core.quota import Delta
 from controller.core.reconcile.diff import diff_fields, summarize
 from controller.core.reconcile.rows import (
     Action,
@@ -57,16 +58,70 @@ from controller.core.reconcile.rows import (
 from controller.core.recurrence import Occurrence, Schedule
 from worker.records import CollectionRecord, Condition, CursorRecord, JobRecord, SyncStatus
 
+REBUILD = 1000  # more keys added or removed than this: sort them again
 TIMING_FIELDS = ("startTime", "timeZone", "recurrence", "cron", "rrule", "dst")
 MAX_REASONS = 3  # problems quoted in a status reason (all of them are in the plan and sync record)
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What a pass's job rows are computed from (besides ``now``), indexed by job key."""
+
+    jobs: Mapping[str, Job]
+    refused: Mapping[str, tuple[Problem, ...]]
+    observed: Mapping[str, ObservedJob]
+    states: Mapping[str, CollectionState]
+    held_paths: frozenset[str]
+    desired: Desired
+    options: PlanOptions
+    observed_delta: Delta | None = None
+
+    @classmethod
+    def of(cls, desired: Desired, observed: Observed, opts: PlanOptions) -> _Inputs:
+        load = desired.load
+        held = frozenset(p.path for p in load.problems if p.job is None and p.collection is None)
+        refused = {k: tuple(v) for k, v in _problems_by_job(load.problems).items()}
+        states = collection_states(load.collections)
+        return cls(load.jobs_by_key(), refused, observed.jobs, states, held, desired, opts, observed.delta)
+
+    def has(self, key: str) -> bool:
+        return key in self.jobs or key in self.refused or key in self.observed
+
+    def row(self, key: str, now: datetime) -> JobRow | ObservedJob:
+        """The key's row; its observation when it is gone from the manifests (its row waits for
+        the prune decision). Only for a key that ``has``."""
+        obs = self.observed.get(key)
+        if key in self.refused:
+            return _refused(key, list(self.refused[key]), obs)
+        if key in self.jobs:
+            d = self.desired
+            return _desired(self.jobs[key], obs, self.states, now, d.revision, self.options)
+        if obs is not None and (self.desired.unreadable or _path(obs.record.source) in self.held_paths):
+            return _held(obs, self.desired.load.problems, self.desired.unreadable)
+        if obs is None:
+            raise KeyError(key)
+        return obs
+
+
 @dataclass
 class RowMemo:
-    """Rows that do not depend on ``now``, by job key, with the inputs they were computed from."""
+    """The last plan's rows by key, with the inputs they were computed from.
 
-    rows: dict[str, tuple[tuple[Any, ...], JobRow]] = field(default_factory=dict)
+    A row is a pure function of its key's inputs (``_Inputs.row``); rows that cannot read ``now``
+    (unchanged and refused jobs) are taken from the memo while their inputs are the same objects
+    (or equal ones) as last time; every other row (created, updated, held, gone) is computed
+    again on every pass. Finding the keys whose inputs changed is an identity scan of the job
+    index and the observation (no per-job decision), plus the jobs of a collection whose state
+    changed; a change of revision, readability or options recomputes everything."""
+
+    rows: dict[str, JobRow] = field(default_factory=dict)  # every row of the last plan
+    keys: list[str] = field(default_factory=list)  # their keys, sorted (the plan's row order)
+    row_list: list[JobRow] = field(default_factory=list)  # the rows in that order
+    writing: set[str] = field(default_factory=set)  # the keys whose row writes
+    volatile: set[str] = field(default_factory=set)  # keys whose row read ``now`` (or is gone, held)
+    inputs: _Inputs | None = None
     hits: int = 0
+    computed: int = 0
     last: tuple[Desired, Observed, PlanOptions, Plan] | None = None  # a plan that read no ``now``
 
     def same_plan(self, desired: Desired, observed: Observed, opts: PlanOptions) -> Plan | None:
@@ -76,16 +131,32 @@ class RowMemo:
         same = d.load is desired.load and (d.revision, d.unreadable) == (desired.revision, desired.unreadable)
         return plan if same and o is observed and options == opts else None
 
-    def get(self, key: str, inputs: tuple[Any, ...]) -> JobRow | None:
-        hit = self.rows.get(key)
-        if hit is not None and _same(hit[0], inputs):
-            self.hits += 1
-            return hit[1]
-        return None
+    def changed(self, new: _Inputs) -> set[str] | None:
+        """The keys whose row may differ from the remembered one; None: all of them."""
+        old = self.inputs
+        if old is None:
+            return None
+        d, o = new.desired, old.desired
+        if (d.revision, d.unreadable, new.options) != (o.revision, o.unreadable, old.options):
+            return None
+        out = set(self.volatile)
+        jobs = new.desired.load.delta.since(o.load.delta) if new.desired.load.delta else None
+        out |= _differ(old.jobs, new.jobs) if jobs is None else jobs
+        seen = new.observed_delta.since(old.observed_delta) if new.observed_delta else None
+        out |= _differ(old.observed, new.observed) if seen is None else seen
+        out |= _differ(old.refused, new.refused)
+        states = {n for n in old.states.keys() | new.states.keys() if old.states.get(n) is not new.states.get(n)}
+        if states:
+            out.update(k for k, j in new.jobs.items() if j.key.collection in states)
+        return out
 
 
-def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    return len(a) == len(b) and all(x is y or x == y for x, y in zip(a, b, strict=True))
+def _differ(old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
+    if old is new:
+        return set()
+    out = {k for k, v in new.items() if (was := old.get(k)) is not v and was != v}
+    out.update(old.keys() - new.keys())
+    return out
 
 
 def make_plan(
@@ -99,51 +170,74 @@ def make_plan(
     if memo is not None and (same := memo.same_plan(desired, observed, opts)) is not None:
         memo.hits += len(same.jobs)
         return same
-    load = desired.load
-    states = collection_states(load.collections)
-    jobs = {str(j.key): j for j in load.jobs}
-    by_job = _problems_by_job(load.problems)
-    held_paths = {p.path for p in load.problems if p.job is None and p.collection is None}
-    rows: list[JobRow] = []
-    gone: list[ObservedJob] = []
-    kept: dict[str, tuple[tuple[Any, ...], JobRow]] = {}
-    for key in sorted(set(jobs) | set(by_job) | set(observed.jobs)):
-        obs = observed.jobs.get(key)
-        if key in by_job:
-            inputs: tuple[Any, ...] = ("refused", tuple(by_job[key]), obs)
-            row = memo.get(key, inputs) if memo is not None else None
-            row = row or _refused(key, by_job[key], obs)
-            kept[key] = (inputs, row)
-            rows.append(row)
-        elif key in jobs:
-            job = jobs[key]
-            inputs = ("desired", job, obs, states.get(job.key.collection), desired.revision)
-            row = memo.get(key, inputs) if memo is not None else None
-            row = row or _desired(job, obs, states, now, desired.revision, opts)
-            if row.action is Action.UNCHANGED:  # an unchanged row never reads now
-                kept[key] = (inputs, row)
-            rows.append(row)
-        elif obs is not None and (desired.unreadable or _path(obs.record.source) in held_paths):
-            rows.append(_held(obs, load.problems, desired.unreadable))
-        elif obs is not None:
-            gone.append(obs)
-    if memo is not None:
-        memo.rows = kept
+    inputs = _Inputs.of(desired, observed, opts)
+    changed = memo.changed(inputs) if memo is not None else None
+    if memo is None or changed is None:
+        keys = sorted(set(inputs.jobs) | set(inputs.refused) | set(inputs.observed))
+        computed = {k: inputs.row(k, now) for k in keys}
+    else:
+        computed = {k: inputs.row(k, now) for k in changed if inputs.has(k)}
+    gone = [r for r in computed.values() if isinstance(r, ObservedJob)]
     prune = _prune_decision(desired, observed, gone, opts)
-    rows += [_gone(obs, prune, now, opts) for obs in gone]
-    if gone:
-        rows.sort(key=lambda r: r.key)
+    rows_now = {k: _gone(r, prune, now, opts) if isinstance(r, ObservedJob) else r for k, r in computed.items()}
+    writing: list[JobRow] | None = None
+    if memo is None:
+        rows = [rows_now[k] for k in keys]
+    else:
+        rows, writing = _remember(memo, inputs, rows_now, changed)
+        memo.hits += len(rows) - len(rows_now)
     plan = Plan(
         tuple(rows),
         tuple(_collection_rows(desired, observed, prune)),
-        tuple(load.problems),
+        tuple(desired.load.problems),
         prune,
         desired.revision,
         desired.unreadable,
+        writing=tuple(writing) if writing is not None else None,
     )
     if memo is not None:  # every row memoized = none read now (collection rows never do)
-        memo.last = (desired, observed, opts, plan) if len(kept) == len(rows) else None
+        memo.last = (desired, observed, opts, plan) if not memo.volatile else None
     return plan
+
+
+def _reusable(key: str, row: JobRow, inputs: _Inputs) -> bool:
+    """A row that cannot read ``now``: an unchanged job, a refused one."""
+    return key in inputs.refused or (row.action is Action.UNCHANGED and key in inputs.jobs)
+
+
+def _remember(
+    memo: RowMemo, inputs: _Inputs, rows_now: Mapping[str, JobRow], changed: set[str] | None
+) -> tuple[list[JobRow], list[JobRow]]:
+    """Keep this pass's rows; returns every row in key order and the rows that write. The memo
+    changes only here, once every row is computed."""
+    rows = memo.rows if changed is not None else {}
+    gone = [k for k in changed if k not in rows_now and k in rows] if changed is not None else []
+    new = [k for k in rows_now if k not in rows]
+    if changed is None or len(new) + len(gone) > REBUILD:
+        dropped = set(gone)
+        rows = {k: r for k, r in rows.items() if k not in dropped}
+        rows.update(rows_now)
+        keys = sorted(rows)
+        row_list = [rows[k] for k in keys]
+    else:
+        keys, row_list, rows = list(memo.keys), list(memo.row_list), dict(rows)
+        for k in gone:
+            i = bisect.bisect_left(keys, k)
+            del keys[i], row_list[i], rows[k]
+        for k in new:
+            i = bisect.bisect_left(keys, k)
+            keys.insert(i, k)
+            row_list.insert(i, rows_now[k])
+        for k, r in rows_now.items():
+            row_list[bisect.bisect_left(keys, k)] = r
+        rows.update(rows_now)
+    writing = {k for k, r in rows_now.items() if r.writes}
+    if changed is not None:
+        writing |= {k for k in memo.writing if k not in rows_now and k in rows}
+    memo.computed += len(rows_now)
+    memo.volatile = {k for k, r in rows_now.items() if not _reusable(k, r, inputs)}
+    memo.rows, memo.keys, memo.row_list, memo.writing, memo.inputs = rows, keys, row_list, writing, inputs
+    return row_list, [rows[k] for k in sorted(writing)]
 
 
 # -- per-job decisions ---------------------------------------------------------------------

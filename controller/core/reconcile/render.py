@@ -8,6 +8,7 @@ and the prune decision, so a review never misses what ``validate`` would report.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -37,8 +38,8 @@ def _local(t: datetime, zone: str) -> str:
 
 
 def headline(plan: Plan) -> str:
-    counts = {a: len(plan.of(a)) for a in Action}
-    parts = [f"{n} {a.value}" for a, n in counts.items() if n]
+    seen = Counter(r.action for r in plan.jobs)
+    parts = [f"{seen[a]} {a.value}" for a in Action if seen[a]]
     repairs = len(status_repairs(plan))
     if repairs:
         parts.append(f"{repairs} status update{'s' if repairs > 1 else ''}")
@@ -52,7 +53,7 @@ def headline(plan: Plan) -> str:
 
 def status_repairs(plan: Plan) -> list[JobRow]:
     """Rows whose only write is the status (a fixed typo clears Stalled, a new git revision...)."""
-    return [r for r in plan.jobs if r.status is not None and r.record is None and not r.delete]
+    return [r for r in plan.writing_rows() if r.status is not None and r.record is None and not r.delete]
 
 
 def _detail(r: JobRow, plan: Plan) -> list[str]:

@@ -4,13 +4,13 @@ data). Pure, no decisions: those are in ``controller.core.reconcile.plan``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from controller.core.manifest import Problem
-from controller.core.quota import LoadResult
+from controller.core.quota import Delta, LoadResult
 from worker.records import CollectionRecord, CursorRecord, JobRecord, SyncStatus
 
 
@@ -95,6 +95,7 @@ class Observed:
     jobs: Mapping[str, ObservedJob] = field(default_factory=dict)
     collections: Mapping[str, CollectionRecord] = field(default_factory=dict)
     prune_allowance: bool = False  # `cronplane status --allow-prune` was given
+    delta: Delta | None = field(default=None, compare=False, repr=False)  # the jobs changed since the last one
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,10 @@ class JobRow:
     after: tuple[datetime, ...] = ()
     summary: str = ""
     zone: str = "UTC"
+    writes: bool = field(init=False, compare=False, repr=False)  # anything to write (derived)
 
-    @property
-    def writes(self) -> bool:
-        return self.record is not None or self.status is not None or self.delete
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "writes", self.record is not None or self.status is not None or self.delete)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,11 @@ class Plan:
     prune: PruneDecision
     revision: str | None = None
     unreadable: str | None = None
+    # the rows that write, in order, when the planner kept them (derived from ``jobs``)
+    writing: tuple[JobRow, ...] | None = field(default=None, compare=False, repr=False)
+
+    def writing_rows(self) -> Sequence[JobRow]:
+        return self.writing if self.writing is not None else [r for r in self.jobs if r.writes]
 
     def of(self, *actions: Action) -> list[JobRow]:
         return [r for r in self.jobs if r.action in actions]
@@ -159,7 +165,7 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         """Anything to write (a status repair counts: apply would write it)."""
-        return any(r.writes for r in self.jobs) or any(c.writes for c in self.collections)
+        return bool(self.writing_rows()) or any(c.writes for c in self.collections)
 
     @property
     def has_errors(self) -> bool:
