@@ -101,15 +101,23 @@ def herd(
     invs = payloads(HERD - RETRY_JOBS, f"{base}/hook", due=due) + flaky
     for inv in flaky:  # retries run only while their job exists and is active
         client.hset(KEYS.job(inv.job), mapping=JobRecord(inv.job, {}, "", 1, 0.0, True, "bench").to_redis())  # type: ignore[arg-type]
-    proc = subprocess.Popen(cronplane(url, "--processes", str(processes)), cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    try:
-        _wait(lambda: client.scard("rq:workers") >= processes, 60)
-        enqueued_at = time.time()
-        enqueue(client, "cronplane", TASK, invs)
-        _wait(lambda: client.zcard("rq:finished:cronplane") >= HERD + RETRY_JOBS, 300)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+    # The retries' first failures log a line each (WARNING): kept out of the report, shown on failure.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            cronplane(url, "--processes", str(processes)), cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        try:
+            _wait(lambda: client.scard("rq:workers") >= processes, 60)
+            enqueued_at = time.time()
+            enqueue(client, "cronplane", TASK, invs)
+            _wait(lambda: client.zcard("rq:finished:cronplane") >= HERD + RETRY_JOBS, 300)
+        except TimeoutError:
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace")[-4000:])
+            raise
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
     with client.pipeline(transaction=False) as pipe:
         for inv in invs:
             pipe.hget(f"rq:job:{inv.id}", "started_at")

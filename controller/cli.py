@@ -11,7 +11,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from controller.errors import CronplaneError
+import redis
+
+from controller.errors import CronplaneError, TemporaryError
 
 COMMANDS = (
     "validate",
@@ -65,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CronplaneError as e:
         print(f"cronplane: {e}", file=sys.stderr)
         return e.exit_code
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+        # Redis went away after the command's first check: whatever it wrote is atomic per record
+        print(f"cronplane: lost the connection to Redis ({e.__class__.__name__}); try again", file=sys.stderr)
+        return TemporaryError.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

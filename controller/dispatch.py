@@ -19,12 +19,14 @@ lands after that check aborts the commit before anything is enqueued.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from rq.command import send_stop_job_command
 
@@ -33,17 +35,19 @@ from controller.core.invocation import build_invocation
 from controller.core.model import ConcurrencyPolicy, JobKey, JobSpec
 from controller.core.recurrence import Occurrence, Schedule
 from controller.lease import Lease
+from controller.reconnect import OUTAGE, Outage
 from controller.settings import ControllerSettings
 from controller.state.changelog import changes_since
 from controller.state.overrides import OverrideStore, RunRequest, Suspension
 from controller.state.schedule import Dispatch, DueJob, LeaseLost, ScheduleStore
 from worker.contract import MAIN_ACTION, HistoryEntry, HistoryStatus, Invocation, invocation_id
-from worker.records import D_MISSED_COUNT, D_SKIPPED_COUNT
+from worker.records import D_MISSED_COUNT, D_SKIPPED_COUNT, K_SPEC
 
 log = logging.getLogger("cronplane.dispatch")
 MAX_MISSED_ENTRIES = 100  # per job and pass; the rest are counted in missedCount only
 PREPARE_AHEAD = 10.0  # seconds: jobs due this soon are decided and their payloads built in advance
 MAX_PREPARED = 50_000  # prepared dispatches held in memory at most
+LIMIT_TTL = 5.0  # seconds a collection's maxConcurrentCalls is cached
 
 
 def iso(t: datetime) -> str:
@@ -55,6 +59,7 @@ class Dispatcher:
         self.store, self.settings, self.lease = store, settings, lease
         self.prepared: dict[str, tuple[Dispatch, float]] = {}  # name → (dispatch, valid until epoch)
         self._rev: tuple[int, str] | None = None  # the change-log position the prepared ones are valid at
+        self._limits: dict[str, tuple[int | None, float]] = {}  # collection → (maxConcurrentCalls, until)
 
     def run_pass(self, now: datetime) -> int:
         """Dispatch everything due at ``now``; returns how many invocations were enqueued."""
@@ -192,6 +197,7 @@ class Dispatcher:
                 git_sha=record.git_sha or None,
                 final=d.last_is_final and i == len(d.run) - 1,
                 region=self.settings.region,
+                collection_max=self._collection_limit(record.spec, key.collection),
             )
             for i, occ in enumerate(d.run)
         ]
@@ -278,23 +284,47 @@ class Dispatcher:
             git_sha=job.git_sha or None,
             final=False,
             region=self.settings.region,
+            collection_max=self._collection_limit(job.spec, JobKey.parse(req.job).collection),
         )
         trigger = {"kind": "manual", "reason": req.reason, "by": req.by, "requestedAt": req.at}
         return replace(inv, id=f"{inv.id}-{req.invocation_suffix}", trigger=trigger)
+
+    def _collection_limit(self, spec: Mapping[str, Any], collection: str) -> int | None:
+        """The collection's maxConcurrentCalls for a job without its own, read from the collection's
+        record at most every ``LIMIT_TTL`` s (a change reaches invocations dispatched after that)."""
+        if spec.get("maxConcurrentCalls"):
+            return None
+        now = time.monotonic()
+        hit = self._limits.get(collection)
+        if hit is not None and now < hit[1]:
+            return hit[0]
+        raw = self.store.r.hget(self.store.keys.collection(collection), K_SPEC)
+        try:
+            value = json.loads(raw).get("maxConcurrentCalls") if raw else None
+        except (ValueError, AttributeError):
+            value = None
+        limit = int(value) if isinstance(value, int) and value >= 1 else None
+        self._limits[collection] = (limit, now + LIMIT_TTL)
+        return limit
 
     def _leader(self) -> bool:
         return self.lease is None or self.lease.held()
 
     def run_forever(self, stop: threading.Event, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        """Until ``stop``: pass, prepare, sleep on the poke. A Redis outage is waited out with
+        backoff (one line when it starts, one when it ends); the cursors then catch up per the
+        missed-run policy."""
+        outage = Outage("dispatch", log)
         while not stop.is_set():
             if self.lease is not None and not self.lease.held():
                 self.prepared.clear()  # a new term starts from what Redis says
                 self._rev = None
-                stop.wait(0.2)
+                stop.wait(self._probe(outage) if outage.down else 0.2)  # standing by: still see an outage end
                 continue
             try:
                 now = clock()
                 n = self.run_pass(now)
+                outage.ok()
                 if n:
                     log.info("dispatch: enqueued %d invocation(s)", n)
                 earliest = self.store.earliest()
@@ -303,9 +333,22 @@ class Dispatcher:
                     now = clock()
                 wait = self.settings.max_sleep if earliest is None else earliest - now.timestamp()
                 self.store.wait_for_poke(min(self.settings.max_sleep, max(0.0, wait)))
+            except OUTAGE as e:
+                self.prepared.clear()
+                self._rev = None
+                stop.wait(outage.failed(e))
             except Exception:
                 log.exception("dispatch pass failed")
                 stop.wait(1.0)
+
+    def _probe(self, outage: Outage) -> float:
+        """Ping Redis during an outage; the seconds to wait before looking again."""
+        try:
+            self.store.r.ping()
+        except OUTAGE as e:
+            return outage.failed(e)
+        outage.ok()
+        return 0.2
 
 
 def _suspend(d: Decision) -> Decision:

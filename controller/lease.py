@@ -3,6 +3,8 @@
 ``held()`` is true only until the moment the lease could have expired as seen from this
 process (renewal time + TTL, on the monotonic clock), so a leader that cannot renew — Redis
 down, a long pause — stops dispatching at once, before any standby can take over.
+``renew()`` raises Redis errors (the lease keeper backs off and logs the outage);
+``acquire_or_renew()`` turns them into False (one-shot callers).
 """
 
 from __future__ import annotations
@@ -30,15 +32,29 @@ class Lease:
         self.valid_until = 0.0
 
     def acquire_or_renew(self) -> bool:
+        try:
+            return self.renew()
+        except redis.RedisError:
+            return False
+
+    def renew(self) -> bool:
+        """Renew the lease if it is ours, else take it if it is free; a Redis error stops
+        dispatching at once (``held()`` is false) and is raised."""
         start = self.clock()
         try:
             ok = bool(self.r.eval(_RENEW, 1, self.key, self.owner, self.ttl_ms)) or bool(
                 self.r.set(self.key, self.owner, nx=True, px=self.ttl_ms)
             )
         except redis.RedisError:
-            ok = False
+            self.valid_until = 0.0
+            raise
         self.valid_until = start + self.ttl_ms / 1000 if ok else 0.0
         return ok
+
+    @property
+    def valid(self) -> bool:
+        """Whether the last renewal succeeded and nothing since said otherwise (not the clock)."""
+        return self.valid_until > 0.0
 
     def held(self) -> bool:
         return self.clock() < self.valid_until
@@ -47,9 +63,10 @@ class Lease:
         """A fenced write found the lease another's: stop dispatching until a renewal succeeds."""
         self.valid_until = 0.0
 
-    def release(self) -> None:
+    def release(self) -> bool:
+        """Give the lease up if it is ours; whether a lease of ours was deleted."""
         self.valid_until = 0.0
         try:
-            self.r.eval(_RELEASE, 1, self.key, self.owner)
+            return bool(self.r.eval(_RELEASE, 1, self.key, self.owner))
         except redis.RedisError:
-            pass
+            return False  # Redis is down: the lease lapses on its own after its TTL

@@ -17,6 +17,8 @@ read), the loader's per-file parse memo (unchanged bytes: not parsed or validate
 store's observation (re-read from the change log only where something was written), and the
 planner's memo of rows that cannot depend on the clock. A resync of unchanged manifests is one
 ``stat`` per file and a walk over the keys; an edit among 100,000 files costs that one file.
+A Redis outage is waited out with backoff (``controller.reconnect``: one line when it starts,
+one when it ends); the store's observation is dropped, so the pass after it reads Redis anew.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from controller.core.quota import Loader, load_documents
 from controller.core.reconcile.plan import RowMemo, make_plan
 from controller.core.reconcile.render import headline
 from controller.core.reconcile.rows import Desired, Plan, PlanOptions
+from controller.reconnect import OUTAGE, Outage
 from controller.settings import ControllerSettings
 from controller.sources.base import Source, SourceError
 from controller.state.desired import DesiredStore
@@ -137,9 +140,16 @@ class SyncLoop:
         (the watcher's), a poked pass re-reads only the paths that changed; the periodic resync
         re-reads everything (it is what catches a lost event)."""
         changed: set[str] | None = None
+        outage = Outage("sync", log)
         while not stop.is_set():
             try:
                 self.report(self.run_pass(clock(), changed=changed))
+                outage.ok()
+            except OUTAGE as e:  # Redis is unreachable: back off, then a full pass from Redis
+                self.store.forget()
+                changed = None
+                stop.wait(outage.failed(e))
+                continue
             except Exception:  # a pass must never kill the loop; the next one retries
                 log.exception("sync pass failed")
                 changed = None

@@ -3,7 +3,7 @@
 Per occurrence (reference §1.3.5, §3, §6, §9 F):
 
     main attempt n ──ok──────────────────────────────────────────────────► Done("completed")
-        │ failed, retryable, n < retries ──► Retry(main n+1, due = end + max(interval, Retry-After))
+        │ failed, retryable, n < retries ──► Retry(main n+1, due = end + retry_delay)
         │ failed otherwise ──► faulted (faultedCount + 1; the job is Faulted when no run follows)
         │                      └── errorAction? ──► ErrorAction(error attempt 0) else Done("faulted")
         ▼
@@ -11,12 +11,23 @@ Per occurrence (reference §1.3.5, §3, §6, §9 F):
         │ failed, retryable, n < retries ──► Retry(error n+1)
         └── otherwise ──► Done("error-action-failed")
 
+``retry_delay``: the policy's interval for retry n (fixed, or exponential up to
+``maxRetryInterval``), or the target's ``Retry-After`` when that is longer, but never more than
+the policy's ceiling, ``max(maxRetryInterval, interval)`` (default 1 h): a hostile or confused
+target cannot park an occurrence for a year. Retry-After never adds attempts nor shortens a wait.
+
 A retry is a new RQ job under a deterministic id (``<id>-m<n>`` / ``-e<n>``), so a replayed attempt
 cannot schedule a second one. Counters (reference §1.3.9): executionCount = main-action attempts,
 failureCount = failed main attempts, faultedCount = occurrences that used up their retries.
 
 The error action is a different request from the main action, so it carries its own idempotency
 key, ``<invocation id>-error`` (``idempotency_key``); every attempt of one action shares its key.
+
+An attempt that never ended on its worker is recorded by whoever requeues its RQ job
+(``interruption``): ``abandoned`` (the worker died: its heartbeat lapsed) or ``interrupted``
+(the worker shut down and handed it back after its grace). The RQ job runs again under the same
+id, so the next entry has the same attempt number and the target sees the same idempotency key;
+no counter moves (the attempt has no outcome).
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from worker.contract import ERROR_ACTION, MAIN_ACTION, HistoryEntry, Invocation, RetryPolicy
+from worker.contract import ERROR_ACTION, MAIN_ACTION, HistoryEntry, HistoryStatus, Invocation, RetryPolicy
 from worker.records import worker_status_fields
 from worker.targets.base import Outcome
 
@@ -103,6 +114,14 @@ def should_retry(inv: Invocation, outcome: Outcome) -> bool:
     return not outcome.ok and retryable and inv.attempt < policy.max_retries
 
 
+def retry_delay(policy: RetryPolicy, retry_number: int, retry_after: float | None) -> float:
+    """Seconds from the failed attempt's end to retry ``retry_number`` (see the module docstring)."""
+    delay = policy.delay_before(retry_number)
+    if not retry_after or retry_after <= delay:
+        return delay
+    return min(retry_after, max(policy.max_interval, delay))
+
+
 def decide(inv: Invocation, outcome: Outcome, started: float, ended: float) -> Step:
     """The record of this attempt and what follows it."""
     main = inv.phase == "main"
@@ -111,7 +130,7 @@ def decide(inv: Invocation, outcome: Outcome, started: float, ended: float) -> S
     record = _record(inv, outcome, started, ended, faulted)
     if retry:
         nxt = inv.next_attempt()
-        wait = max(policy_of(inv).delay_before(nxt.attempt), outcome.retry_after or 0.0)
+        wait = retry_delay(policy_of(inv), nxt.attempt, outcome.retry_after)
         return Step(record, Retry(nxt, ended + wait, retry_job_id(nxt)))
     if faulted and inv.action.get("errorAction"):
         return Step(record, ErrorAction(inv.to_error_phase()))
@@ -149,3 +168,27 @@ def _record(inv: Invocation, outcome: Outcome, started: float, ended: float, fau
     )
     lateness = started - inv.expected if main and not inv.attempt else None  # due → started (metrics)
     return Record(entry, counters, status, lateness)
+
+
+ABANDONED: HistoryStatus = "abandoned"
+INTERRUPTED: HistoryStatus = "interrupted"
+
+
+def interruption(inv: Invocation, status: HistoryStatus, started: float, ended: float, message: str) -> Record:
+    """The history entry of an attempt that did not end on its worker (no counters)."""
+    entry = HistoryEntry(
+        job=inv.job,
+        invocation_id=inv.id,
+        expected_execution_time=iso(inv.expected)[:19] + "Z",
+        start_time=iso(started),
+        end_time=iso(max(started, ended)),
+        action_name=MAIN_ACTION if inv.phase == "main" else ERROR_ACTION,
+        status=status,
+        retry_count=inv.attempt,
+        repeat_count=inv.repeat,
+        message=message,
+        git_sha=inv.git_sha,
+        generation=inv.generation,
+        trigger=inv.trigger,
+    )
+    return Record(entry)

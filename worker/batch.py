@@ -6,16 +6,27 @@ plus two guarded writes); the batch is sent as one JSON argument and run by ``_A
 batch costs one command, one round trip and one reply however many jobs it holds (redis-py's
 pipelines pay a packed command and a parsed reply per command, which is most of a job's cost).
 Binary values travel as extra arguments, referenced from the JSON by index.
+
+Outages (with a ``RedisLink``): a batch that fails transiently (connection lost, timeout, a
+failover) is *held* and sent again, with backoff, until Redis answers; its writers keep waiting,
+so a finished attempt is never lost. A failure can be ambiguous (the script ran, the reply was
+lost), so each batch carries a token: the script first does ``SET {prefix}:batch:<token> NX EX
+300`` and applies nothing if the token exists, so a batch sent twice is applied once (counters
+are not doubled).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from worker.health import RedisLink
+
 _APPLY = """
+if ARGV[2] ~= '' and not redis.call('set', ARGV[2], '1', 'NX', 'EX', 300) then return -1 end
 local ops = cjson.decode(ARGV[1])
 for _, op in ipairs(ops) do
   for i, a in ipairs(op) do
@@ -52,7 +63,7 @@ class Recorder:
     def _arg(self, value: Value) -> Any:
         if isinstance(value, bytes):
             self.blobs.append(value)
-            return [len(self.blobs) + 1]  # ARGV index: ARGV[1] is the JSON
+            return [len(self.blobs) + 2]  # ARGV index: ARGV[1] is the JSON, ARGV[2] the token
         return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
 
     def hset(
@@ -113,16 +124,19 @@ class Recorder:
         fields: list[Value] = [part for kv in mapping.items() for part in kv]
         self._op("createifnew", key, zset, score, member, *fields)
 
-    def payload(self) -> list[Any]:
-        return [json.dumps(self.ops, separators=(",", ":")), *self.blobs]
+    def payload(self, token_key: str = "") -> list[Any]:
+        return [json.dumps(self.ops, separators=(",", ":")), token_key, *self.blobs]
 
 
 Commands = Callable[[Recorder], None]
 
 
 class Batcher:
-    def __init__(self, redis: Any, max_batch: int = 500):
-        self.r, self.max_batch = redis, max_batch
+    def __init__(self, redis: Any, max_batch: int = 500, link: RedisLink | None = None, token_prefix: str = "cp"):
+        self.r, self.max_batch, self.link = redis, max_batch, link
+        self.token_prefix = f"{token_prefix}:batch:"
+        self.held = 0  # batches waiting for Redis to come back
+        self.give_up = False  # set at shutdown: stop holding batches while Redis is away
         self.apply = redis.register_script(_APPLY)
         self._pending: list[tuple[Commands, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -152,7 +166,15 @@ class Batcher:
         try:
             for commands, _ in batch:
                 commands(recorder)
-            await self.apply(keys=[], args=recorder.payload())
+            if self.link is None:
+                await self.apply(keys=[], args=recorder.payload())
+            else:
+                args = recorder.payload(self.token_prefix + uuid.uuid4().hex)
+                self.held += 1
+                try:
+                    await self.link.call(lambda: self.apply(keys=[], args=args), stop=lambda: self.give_up)
+                finally:
+                    self.held -= 1
         except Exception as e:  # every writer of the batch learns that its write failed
             for _, future in batch:
                 if not future.done():

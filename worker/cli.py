@@ -15,9 +15,12 @@ from dataclasses import asdict
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from worker.contract import DEFAULT_QUEUE
 from worker.engine import CronplaneWorker
+from worker.health import RedisLink, wait_for
 from worker.pool import run_pool
 from worker.redis_url import RedisUrlError, redis_from_url
 from worker.settings import SettingsError, WorkerSettings
@@ -68,11 +71,15 @@ def run_worker(
     processes: int | None = None,
     concurrency: int | None = None,
     log_level: str = "INFO",
+    grace: float | None = None,
 ) -> int:
     """``processes`` (default: one per core) RQ workers, each running up to ``concurrency``
-    invocations at once; in-process when there is one."""
+    invocations at once; in-process when there is one. ``grace``: seconds a stopping worker lets
+    its invocations finish before it hands them back."""
+    if grace is not None and not 0 <= grace <= 86400:
+        raise CliError("--grace must be between 0 and 86400 seconds", 2)
     try:
-        settings = WorkerSettings.from_env(redis_url=redis_url, concurrency=concurrency)
+        settings = WorkerSettings.from_env(redis_url=redis_url, concurrency=concurrency, grace=grace)
     except SettingsError as e:
         raise CliError(str(e), 2) from None
     if processes is not None and processes < 1:
@@ -86,13 +93,21 @@ def run_worker(
     base = name or uuid.uuid4().hex[:12]
 
     def start(index: int) -> int:
-        worker = CronplaneWorker(
-            list(queues or [DEFAULT_QUEUE]),
-            connection=redis_from_url(settings.redis_url),
-            settings=settings,
-            name=base if count == 1 else f"{base}-{index}",
+        worker_name = base if count == 1 else f"{base}-{index}"
+        # redis-py's own retries (10, with backoff) would delay the command thread's
+        # resubscription after an outage; the worker's loops do the waiting (worker.health).
+        client = redis_from_url(
+            settings.redis_url, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1, (redis.ConnectionError,))
         )
-        worker.work(burst=burst, logging_level=log_level)
+        wait_for(client.ping, RedisLink(worker_name, logging.getLogger("cronplane.worker")))
+        worker = CronplaneWorker(
+            list(queues or [DEFAULT_QUEUE]), connection=client, settings=settings, name=worker_name
+        )
+        try:
+            worker.work(burst=burst, logging_level=log_level)
+        except ValueError as e:  # RQ: a live worker has this name
+            logging.getLogger("cronplane.worker").error("Worker %s: %s", worker_name, e)
+            return 1
         return 0
 
     if count == 1:
@@ -162,5 +177,5 @@ def history_args(parser: Any) -> None:
     parser.add_argument("--collection", help="collection (default: default)")
     parser.add_argument("--top", type=int, default=20, help="entries to show, 1..100 (default 20)")
     parser.add_argument("--skip", type=int, default=0, help="newest entries to skip")
-    parser.add_argument("--status", choices=("completed", "failed", "missed", "skipped"))
+    parser.add_argument("--status", choices=("completed", "failed", "missed", "skipped", "abandoned", "interrupted"))
     parser.add_argument("--output", choices=("text", "json"), default="text")

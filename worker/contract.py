@@ -94,6 +94,11 @@ class Invocation:
     final: bool = False  # no occurrence follows this one: a fault makes the job Faulted
     # A run-now (reference §7.4): {"kind": "manual", "reason": ..., "by": ...}; None = scheduled.
     trigger: Mapping[str, str] | None = None
+    # maxConcurrentCalls (the job's own, else its collection's): at most this many attempts under
+    # ``concurrency_key`` ("job:<collection>/<name>" or "collection:<name>") at once per worker
+    # process; None = no limit. Left out of the payload when None, so older workers read it.
+    max_concurrency: int | None = None
+    concurrency_key: str | None = None
     version: int = PAYLOAD_VERSION
 
     @property
@@ -110,6 +115,8 @@ class Invocation:
         """Shallow (the action mapping is shared, never mutated): this runs once per occurrence."""
         out = {f: getattr(self, f) for f in self.__dataclass_fields__}
         out["retry"], out["error_retry"] = asdict(self.retry), asdict(self.error_retry)
+        if self.max_concurrency is None:
+            del out["max_concurrency"], out["concurrency_key"]
         return out
 
     @classmethod
@@ -170,7 +177,8 @@ class Keys:
         return f"{self.prefix}:metrics:start-lateness"
 
 
-HistoryStatus = Literal["completed", "failed", "postponed", "missed", "skipped"]
+# abandoned / interrupted: an attempt whose worker died / shut down before it ended (requeued)
+HistoryStatus = Literal["completed", "failed", "postponed", "missed", "skipped", "abandoned", "interrupted"]
 
 
 @dataclass(frozen=True)

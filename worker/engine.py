@@ -2,21 +2,33 @@
 
 ``CronplaneWorker`` is a ``rq.BaseWorker``: it registers itself (``rq info`` and rq-dashboard list
 it, with its state and job counts), answers RQ's commands (``stop-job`` stops one invocation,
-``shutdown`` the worker) and runs RQ's maintenance (which requeues the invocations of dead
-workers). Only its work loop is its own, designed for throughput:
+``shutdown`` the worker) and runs RQ's registry maintenance. Only its work loop is its own,
+designed for throughput:
 
 - claim up to ``concurrency - in flight`` jobs per Lua call (``worker.rq_batch``), which also moves
   due retries to the front of the queue and tells when the next retry is due; claim again at that
   instant or after ``RETRY_POLL`` s, whichever is sooner, so a retry is claimed right at its due
   time, never before; when idle, block on the queue (BLMOVE onto itself) meanwhile;
 - each job is a task on the loop; targets share the process's clients (``worker.targets.clients``);
-- the writes of all jobs finishing together go out as one MULTI (``worker.batch``);
+- the writes of all jobs finishing together go out as one Lua call (``worker.batch``);
 - one worker heartbeat per second with the job counts, one in-flight heartbeat per
   ``JOB_HEARTBEAT`` s for every running job.
 
-Shutdown: the first SIGTERM/SIGINT stops claiming and waits for the jobs in flight (up to their
-timeout); a second one stops at once, leaving the running jobs in RQ's StartedJobRegistry, from
-which maintenance requeues them under the same ids when their heartbeat lapses.
+Recovery of a dead worker's jobs (``worker.recovery``): every 2 s each worker takes the jobs
+whose heartbeat is more than ``HEARTBEAT_GRACE`` s late and requeues them at the front of their
+queue under the same id, recording an ``abandoned`` history entry; so a SIGKILLed worker's
+invocation runs again, with the same idempotency key, about 10 s later.
+
+Outages (``worker.health``): every Redis call of the loop and of the background tasks (claims,
+commits, heartbeats, the abandoned check, RQ's maintenance and pubsub thread) waits and retries
+with a backoff capped at 1 s; one warning when Redis is lost, one when it is back. Writes of
+finished attempts are held and retried (``worker.batch``), so nothing is lost; a background task
+that fails otherwise logs one line and restarts.
+
+Shutdown: the first SIGTERM/SIGINT (or RQ's ``shutdown`` command) stops claiming and lets the
+invocations in flight finish for up to ``grace`` s; what still runs then is handed back (requeued
+at the front of its queue under the same id, an ``interrupted`` history entry) so another worker
+takes it at once. A second signal hands back at once. One line tells what happened; exit 0.
 """
 
 from __future__ import annotations
@@ -27,21 +39,28 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from rq import worker_registration
 from rq.command import parse_payload
 from rq.executions import Execution
 from rq.job import Job
+from rq.registry import DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry
+from rq.utils import now as rq_now
 from rq.worker import BaseWorker
 
 from worker import rq_batch
 from worker.batch import Batcher
 from worker.contract import TASK, Invocation
-from worker.rq_batch import Claimed, Claimer
+from worker.health import TRANSIENT, Backoff, RedisLink, Unreachable
+from worker.recovery import Recovery
+from worker.redis_url import async_redis_from_url
+from worker.rq_batch import Claimed, Claimer, Reclaimer
 from worker.runner import Runner, target_attempt
 from worker.secrets import EnvFileSecrets
 from worker.settings import WorkerSettings
@@ -50,8 +69,19 @@ from worker.targets.clients import Clients
 
 log = logging.getLogger("cronplane.worker")
 RETRY_POLL = 0.1  # seconds between claims (and retry moves) while busy or idle
-JOB_HEARTBEAT = 10  # seconds between heartbeats of running jobs
-HEARTBEAT_GRACE = 30  # a job whose heartbeat is this late is abandoned (RQ's maintenance requeues it)
+JOB_HEARTBEAT = 2  # seconds between heartbeats of running jobs
+HEARTBEAT_GRACE = 6  # a job whose heartbeat is this late is abandoned: another worker requeues it
+DRAIN_TIMEOUT = 5.0  # at shutdown, how long writes are held while Redis is away
+SOCKET_TIMEOUT = 5.0  # a hung Redis (SIGSTOP, a dead host) is noticed after this long
+# redis-py retries each command itself (10 times by default): once, at once, on a connection
+# error is enough for a stale pooled connection (Redis restarted); a timeout is not retried (it
+# would double the time to notice a hung server). Longer outages are the engine's backoff, which
+# logs them once.
+CLIENT_OPTIONS: dict[str, Any] = {
+    "socket_timeout": SOCKET_TIMEOUT,
+    "socket_connect_timeout": 2.0,
+    "retry": Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
+}
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -77,12 +107,16 @@ class CronplaneWorker(BaseWorker):
             **kwargs,
         )
         self.settings = settings
+        self.link = RedisLink(self.name, log)
         self.inflight: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
         self._stop_ids: set[str] = set()
         self._stopping = asyncio.Event()
+        self._hand_back_now = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stats = [0, 0, 0.0]  # succeeded, failed, working seconds since the last heartbeat
         self._poll = RETRY_POLL  # seconds until the next claim: sooner when a retry is due sooner
+        self._backoff = Backoff()
+        self._finished_in_grace = 0
 
     def execute_job(self, job: Job, queue: Any) -> None:  # RQ's one-job-at-a-time path: unused
         raise NotImplementedError("CronplaneWorker runs jobs in batches")
@@ -91,6 +125,12 @@ class CronplaneWorker(BaseWorker):
     def heartbeat_ttl(self) -> int:
         return JOB_HEARTBEAT + HEARTBEAT_GRACE
 
+    @property
+    def connection_timeout(self) -> int:
+        """Socket timeout of RQ's synchronous client (RQ sizes it for a blocking dequeue, which
+        this worker does on its own client): a hung Redis must not hold a shutdown for a minute."""
+        return int(SOCKET_TIMEOUT)
+
     def work(self, burst: bool = False, logging_level: str | None = "INFO", **_: Any) -> bool:  # type: ignore[override]
         self.bootstrap(logging_level)
         try:
@@ -98,6 +138,29 @@ class CronplaneWorker(BaseWorker):
                 return runner.run(self._main(burst))
         finally:
             self.teardown()
+
+    def register_birth(self) -> None:
+        """RQ's registration, after forgetting a dead predecessor of the same name on this host (a
+        pool restarts a killed process under its name; RQ would refuse it until the key expires)."""
+        death, host, pid = (_text(v) for v in self.connection.hmget(self.key, ["death", "hostname", "pid"]))
+        if host and not death and host == self.hostname and pid.isdigit() and not _alive(int(pid)):
+            self.log.warning("Worker %s: replacing the record of its dead predecessor (PID %s)", self.name, pid)
+            self.connection.delete(self.key)
+        super().register_birth()
+
+    def teardown(self) -> None:
+        """RQ's teardown, without a traceback when Redis is away (the worker key expires)."""
+        try:
+            self.register_death()
+        except TRANSIENT:
+            pass
+        if self.pubsub_thread:
+            try:
+                self.pubsub.unsubscribe()
+            except TRANSIENT:
+                pass
+            self.pubsub_thread.stop()
+            self.pubsub_thread.join(timeout=1)
 
     # --- RQ commands arrive on the pubsub thread -------------------------------------------
     def handle_payload(self, message: Any) -> None:
@@ -110,6 +173,13 @@ class CronplaneWorker(BaseWorker):
         elif payload.get("command") == "shutdown":
             loop.call_soon_threadsafe(self._request_stop)
 
+    def _pubsub_exception_handler(self, exc: Exception, pubsub: Any, pubsub_thread: Any) -> None:
+        """The command thread survives everything: redis-py reconnects and resubscribes on the
+        next read. The loop's own calls report the outage (once), so this thread stays quiet."""
+        if not isinstance(exc, TRANSIENT):
+            self.log.warning("Worker %s: command channel: %s; retrying", self.name, exc.__class__.__name__)
+        time.sleep(1.0)
+
     def _stop_job(self, job_id: str) -> None:
         found = self.inflight.get(job_id)
         if found is None:
@@ -120,11 +190,15 @@ class CronplaneWorker(BaseWorker):
 
     def _request_stop(self) -> None:
         if self._stopping.is_set():
-            self.log.warning("Worker %s: cold shut down; %d jobs left to RQ's recovery", self.name, len(self.inflight))
-            for _, task in self.inflight.values():
-                task.cancel()
+            self.log.warning("Worker %s: second stop: handing back %d invocations now", self.name, len(self.inflight))
+            self._hand_back_now.set()
         else:
-            self.log.info("Worker %s: stopping after %d jobs in flight", self.name, len(self.inflight))
+            self.log.warning(
+                "Worker %s: stopping: no new work; %d invocations in flight get %g s to finish",
+                self.name,
+                len(self.inflight),
+                self.settings.grace,
+            )
         self._stopping.set()
 
     # --- the loop --------------------------------------------------------------------------
@@ -132,27 +206,47 @@ class CronplaneWorker(BaseWorker):
         self._loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self._request_stop)
-        # Waits for a free connection rather than failing: a herd's liveness reads are concurrent.
-        pool = aioredis.BlockingConnectionPool.from_url(self.settings.redis_url, max_connections=32, timeout=None)
-        r = aioredis.Redis(connection_pool=pool)
-        waiter = aioredis.Redis.from_url(self.settings.redis_url)
-        self.batch = Batcher(r)
+        r = async_redis_from_url(self.settings.redis_url, **CLIENT_OPTIONS)
+        waiter = async_redis_from_url(self.settings.redis_url, **CLIENT_OPTIONS)
+        self.batch = Batcher(r, link=self.link, token_prefix=self.settings.keys.prefix)
         clients = Clients(self.settings, EnvFileSecrets())
         self.runner = Runner(
-            WorkerStore(r, self.settings, self.batch), target_attempt(clients), self.settings.job_timeout
+            WorkerStore(r, self.settings, self.batch, self.link),
+            target_attempt(clients),
+            self.settings.job_timeout,
+            slots=clients.slots,
         )
         claimer = Claimer(r, self.name, self.settings.keys.prefix, self.heartbeat_ttl)
-        background = [asyncio.create_task(self._heartbeats()), asyncio.create_task(self._maintenance())]
+        self.recovery = Recovery(
+            Reclaimer(r), self.runner.store.record, self.link, self.name, self.settings.grace, self.heartbeat_ttl, log
+        )
+        background = [
+            asyncio.create_task(self._forever("heartbeats", lambda: self._heartbeats(r))),
+            asyncio.create_task(self._forever("maintenance", self._maintenance)),
+            asyncio.create_task(
+                self._forever("abandoned-job check", lambda: self.recovery.check_forever(self.queue_names))
+            ),
+        ]
         worked = False
         try:
             worked = await self._claim_loop(claimer, waiter, burst)
-            await self._finish_inflight()
-            await self.batch.drain()
+            handed_back = await self._finish_inflight()
+            await self._drain()
+            if self._stopping.is_set():
+                self.log.warning(
+                    "Worker %s: stopped; %d invocations finished during the grace, %s",
+                    self.name,
+                    self._finished_in_grace,
+                    handed_back,
+                )
         finally:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            await self._flush_heartbeat(r)
+            try:
+                await self._flush_heartbeat(r)
+            except TRANSIENT:
+                pass
             await clients.close()
             await r.aclose()
             await waiter.aclose()
@@ -164,6 +258,8 @@ class CronplaneWorker(BaseWorker):
         while not self._stopping.is_set():
             free = concurrency - len(self.inflight)
             claimed = await self._claim(claimer, free)
+            if claimed is None:  # Redis away: waited a backoff step
+                continue
             for job in claimed:
                 self.inflight[job.id] = (job, asyncio.create_task(self._run_job(job)))
             worked = worked or bool(claimed)
@@ -179,8 +275,9 @@ class CronplaneWorker(BaseWorker):
                 await self._wait_for_room()
         return worked
 
-    async def _claim(self, claimer: Claimer, free: int) -> list[Claimed]:
-        """Claim up to ``free`` jobs; note when the next pending retry is due (``_poll``)."""
+    async def _claim(self, claimer: Claimer, free: int) -> list[Claimed] | None:
+        """Claim up to ``free`` jobs; note when the next pending retry is due (``_poll``).
+        None when Redis cannot be reached (after a backoff step, cut short by a stop)."""
         claimed: list[Claimed] = []
         now = time.time()
         self._poll = RETRY_POLL
@@ -190,10 +287,23 @@ class CronplaneWorker(BaseWorker):
                 claimed += jobs
                 if next_due is not None:
                     self._poll = min(self._poll, max(0.001, next_due - now))
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
-            self.log.error("Worker %s: cannot reach Redis (%s); retrying in 1 s", self.name, e.__class__.__name__)
-            await asyncio.sleep(1.0)
+        except TRANSIENT as e:
+            # A job popped by a claim whose reply was lost stays in the StartedJobRegistry under
+            # this worker's name: its heartbeat lapses and the abandoned check requeues it.
+            for job in claimed:
+                self.inflight[job.id] = (job, asyncio.create_task(self._run_job(job)))
+            self.link.lost(e)
+            await self._sleep_unless_stopping(self._backoff.next())
+            return None
+        self.link.ok()
+        self._backoff.reset()
         return claimed
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
 
     async def _wait_for_room(self) -> None:
         tasks = [task for _, task in self.inflight.values()]
@@ -213,11 +323,51 @@ class CronplaneWorker(BaseWorker):
         stop.cancel()
         if not block.done():
             block.cancel()
+        elif not block.cancelled() and isinstance(error := block.exception(), TRANSIENT):
+            self.link.lost(error)  # a refused or hung connection; the next claim backs off
 
-    async def _finish_inflight(self) -> None:
+    async def _finish_inflight(self) -> str:
+        """Let the jobs in flight finish within the grace; hand back the rest. Returns a summary."""
         tasks = [task for _, task in self.inflight.values()]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        if not tasks:
+            return "none handed back"
+        if self._stopping.is_set():
+            before = len(tasks)
+            wake = asyncio.create_task(self._hand_back_now.wait())
+            all_done = asyncio.ensure_future(asyncio.wait(tasks))
+            await asyncio.wait([all_done, wake], timeout=self.settings.grace, return_when=asyncio.FIRST_COMPLETED)
+            wake.cancel()
+            all_done.cancel()
+            left = [job for job, task in self.inflight.values() if not task.done()]
+            self._finished_in_grace = before - len(left)
+            if left:
+                return await self._hand_back(left)
+            return "none handed back"
+        await asyncio.gather(*tasks, return_exceptions=True)  # burst: every job runs to its end
+        return "none handed back"
+
+    async def _hand_back(self, jobs: list[Claimed]) -> str:
+        """Stop these jobs and requeue them (front of the queue, same id) with an ``interrupted``
+        history entry each. Their writes already queued go first, so a job whose result reached
+        Redis is not requeued. If Redis is away, they stay started: the abandoned check of
+        another worker requeues them when their heartbeat lapses."""
+        tasks = [self.inflight[job.id][1] for job in jobs]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._drain()
+        return await self.recovery.hand_back(jobs)
+
+    async def _drain(self) -> None:
+        """Commit what is queued; while Redis is away, hold writes for DRAIN_TIMEOUT s at most."""
+        assert self._loop is not None
+        timer = self._loop.call_later(DRAIN_TIMEOUT, setattr, self.batch, "give_up", True)
+        try:
+            await self.batch.drain()
+        except Unreachable:
+            pass
+        finally:
+            timer.cancel()
 
     # --- one job ---------------------------------------------------------------------------
     async def _run_job(self, job: Claimed) -> None:
@@ -226,13 +376,16 @@ class CronplaneWorker(BaseWorker):
         except asyncio.CancelledError:
             if job.id in self._stop_ids:
                 await self._fail(job, "Job stopped by user, work-horse terminated.", stopped=True)
-            # otherwise a cold shutdown: the job stays started; RQ's maintenance requeues it
+            # otherwise a shutdown: _hand_back requeues it
         except Exception:
             await self._fail(job, traceback.format_exc(), stopped=False)
         else:
             ended = time.time()
             ttl = self.settings.bounds.result_ttl
-            await self.batch.submit(lambda pipe: rq_batch.finish_success(pipe, job, result, self.name, ended, ttl))
+            try:
+                await self.batch.submit(lambda pipe: rq_batch.finish_success(pipe, job, result, self.name, ended, ttl))
+            except Unreachable:
+                return  # a shutdown during an outage: the job stays started and is recovered
             self._stats[0] += 1
             self._stats[2] += ended - job.started_at
         finally:
@@ -255,26 +408,47 @@ class CronplaneWorker(BaseWorker):
         try:
             job = Job.fetch(claimed.id, connection=self.connection)
         except Exception:
-            return  # deleted meanwhile: nothing to record
+            return  # deleted meanwhile, or Redis away (the job stays started: recovered)
         queue = self.queue_class(claimed.queue, connection=self.connection)
         execution = Execution(claimed.execution_id, claimed.id, connection=self.connection, worker_name=self.name)
         execution.created_at = datetime.fromtimestamp(claimed.started_at, UTC)
         job.started_at, job.ended_at = execution.created_at, datetime.now(UTC)
         self._stopped_job_id = claimed.id if stopped else None
-        self.handle_job_failure(job, queue, exc_string=exc_string, execution=execution)
+        try:
+            self.handle_job_failure(job, queue, exc_string=exc_string, execution=execution)
+        except TRANSIENT as e:
+            self.link.lost(e)
+            return
         level = logging.WARNING if stopped else logging.ERROR
         self.log.log(level, "Worker %s: job %s %s", self.name, claimed.id, "stopped" if stopped else "raised")
 
     # --- heartbeats and maintenance --------------------------------------------------------
-    async def _heartbeats(self) -> None:
-        r = self.batch.r
-        last_jobs = time.time()
+    async def _forever(self, what: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run a background loop; if it fails other than by an outage, one line, and again."""
+        while True:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.log.error("Worker %s: %s failed (%s: %s); restarting it", self.name, what, e.__class__.__name__, e)
+                await asyncio.sleep(1.0)
+
+    async def _heartbeats(self, r: Any) -> None:
+        last_jobs, seen_up = time.time(), self.link.up_since
         while True:
             await asyncio.sleep(1.0)
-            await self._flush_heartbeat(r)
-            if time.time() - last_jobs >= JOB_HEARTBEAT and self.inflight:
-                last_jobs = time.time()
-                await self.batch.submit(self._job_heartbeats([job for job, _ in self.inflight.values()]))
+            try:
+                await self._flush_heartbeat(r)
+            except TRANSIENT as e:
+                self.link.lost(e)
+                continue
+            self.link.ok()
+            back = self.link.up_since != seen_up  # Redis came back: heartbeat the jobs at once
+            if self.inflight and (back or time.time() - last_jobs >= JOB_HEARTBEAT):
+                last_jobs, seen_up = time.time(), self.link.up_since
+                future = self.batch.submit(self._job_heartbeats([job for job, _ in self.inflight.values()]))
+                future.add_done_callback(_ignore_result)
 
     def _job_heartbeats(self, jobs: list[Claimed]) -> Callable[[Any], None]:
         return lambda pipe: rq_batch.heartbeat(pipe, jobs, time.time(), self.heartbeat_ttl)
@@ -282,12 +456,18 @@ class CronplaneWorker(BaseWorker):
     async def _flush_heartbeat(self, r: Any) -> None:
         succeeded, failed, seconds = self._stats
         self._stats = [0, 0, 0.0]
-        async with r.pipeline(transaction=False) as pipe:
-            pipe.hset(self.key, mapping={"last_heartbeat": rq_batch.rq_time(time.time()), "state": self._state_name()})
-            pipe.expire(self.key, self.worker_ttl + 60)
-            pipe.expire(self.executions_key, self.worker_ttl + 60)
-            rq_batch.worker_stats(pipe, self.key, int(succeeded), int(failed), float(seconds))
-            await pipe.execute()
+        try:
+            async with r.pipeline(transaction=False) as pipe:
+                pipe.hset(
+                    self.key, mapping={"last_heartbeat": rq_batch.rq_time(time.time()), "state": self._state_name()}
+                )
+                pipe.expire(self.key, self.worker_ttl + 60)
+                pipe.expire(self.executions_key, self.worker_ttl + 60)
+                rq_batch.worker_stats(pipe, self.key, int(succeeded), int(failed), float(seconds))
+                await pipe.execute()
+        except BaseException:
+            self._stats = [self._stats[0] + succeeded, self._stats[1] + failed, self._stats[2] + seconds]
+            raise
 
     def _state_name(self) -> str:
         return "busy" if self.inflight else "idle"
@@ -295,5 +475,44 @@ class CronplaneWorker(BaseWorker):
     async def _maintenance(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await loop.run_in_executor(None, self.clean_registries)
+            try:
+                await loop.run_in_executor(None, self.clean_registries)
+            except TRANSIENT as e:
+                self.link.lost(e)
+                await asyncio.sleep(1.0)
+                continue
             await asyncio.sleep(self.maintenance_interval)
+
+    def clean_registries(self) -> None:
+        """RQ's registry maintenance (TTL clean-up of finished, failed and deferred jobs, dead
+        workers), except the StartedJobRegistry: its abandoned jobs are ``worker.recovery``'s, and two
+        requeuers racing could put one job in the queue twice."""
+        for queue in self.queues:
+            if not queue.acquire_maintenance_lock():
+                continue
+            try:
+                for registry in (FinishedJobRegistry, FailedJobRegistry, DeferredJobRegistry):
+                    registry(queue.name, connection=queue.connection, job_class=queue.job_class).cleanup()
+                worker_registration.clean_worker_registry(queue)
+            finally:
+                queue.release_maintenance_lock()
+        self.last_cleaned_at = rq_now()  # type: ignore[assignment]
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else value or ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ignore_result(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: a held heartbeat that failed at shutdown is no news

@@ -1,9 +1,11 @@
 """``cronplane worker`` with several processes: one ``CronplaneWorker`` per process, supervised.
 
 The parent forks the processes after loading every target once (so each inherits the imports),
-forwards SIGTERM/SIGINT to them (a second signal is a cold stop, as for one worker), restarts a
-process that dies while the pool is not stopping (not in burst mode) and exits when all have
-exited. Each process is its own RQ worker, named ``<name>-<n>``.
+forwards SIGTERM/SIGINT to them (a second signal hands back at once, as for one worker), restarts
+a process that dies while the pool is not stopping (not in burst mode) and exits when all have
+exited, with the worst exit code. Each process is its own RQ worker, named ``<name>-<n>``, in its
+own process group: a Ctrl-C in a terminal reaches the parent only, which forwards it once (a
+signal to the whole group would otherwise reach each child twice: a second stop).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def run_pool(processes: int, start: Callable[[int], int], burst: bool) -> int:
     def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:  # the child: its own signal handling, its own connections
+            os.setpgrp()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             code = 1
@@ -65,9 +68,12 @@ def run_pool(processes: int, start: Callable[[int], int], burst: bool) -> int:
             continue
         index = children.pop(pid, -1)
         code = os.waitstatus_to_exitcode(status)
-        worst = max(worst, abs(code))
+        if stopping and code in (-signal.SIGTERM, -signal.SIGINT):
+            code = 0  # stopped by the forwarded signal before its own handlers were installed
         if index >= 0 and not stopping and not burst:
             log.warning("worker process %d exited with %d; restarting it", index, code)
             time.sleep(RESTART_DELAY)
             spawn(index)
+        else:
+            worst = max(worst, abs(code))
     return worst

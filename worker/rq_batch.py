@@ -15,6 +15,12 @@ RQ's maintenance see exactly what an RQ worker leaves:
 - ``finish_success`` queues the commands of RQ's success path (status, Result stream entry,
   FinishedJobRegistry, TTL, execution clean-up) on a pipeline shared by the whole batch.
 - ``heartbeat`` extends the deadlines of every job in flight, in one pipeline.
+- ``Reclaimer.abandoned`` (one Lua call per queue, every few seconds) takes the jobs whose
+  heartbeat deadline in the StartedJobRegistry has passed (their worker died) and requeues each at
+  the *front* of its queue under the same id while its ``retries_left`` (RQ's ``Retry(max=3)``)
+  allows, else marks it failed, exactly as RQ's ``StartedJobRegistry.cleanup`` does; the ZREM
+  decides, so two workers never requeue the same job. ``Reclaimer.hand_back`` does the same for
+  the jobs a stopping worker gives back (no retry used up).
 - Rare paths (a job that raised, timed out or was stopped) go through RQ's own ``handle_job_failure``.
 """
 
@@ -33,7 +39,7 @@ from rq.defaults import RQ_KEY_PREFIX
 from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE, ExecutionRegistry
 from rq.job import Job
 from rq.queue import Queue
-from rq.registry import FinishedJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.results import Result
 
 JOB_PREFIX = Job.redis_job_namespace_prefix
@@ -42,6 +48,9 @@ QUEUE_PREFIX = Queue.redis_queue_namespace_prefix
 EXECUTIONS_PREFIX = ExecutionRegistry.key_template.format("")
 STARTED = StartedJobRegistry.key_template
 FINISHED = FinishedJobRegistry.key_template
+FAILED = FailedJobRegistry.key_template
+WORKER_PREFIX, _, _WORKER_SUFFIX = WORKER_EXECUTIONS_KEY_TEMPLATE.partition("{0}")
+assert _WORKER_SUFFIX == ":executions", "the Lua below spells RQ's worker executions key"
 RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 _CLAIM = """
@@ -84,6 +93,118 @@ return {out, nxt[2] or ''}
 """
 
 
+# Requeue the job of a StartedJobRegistry entry (``id:execution``) if this call removes the entry
+# and the job is still started; returns {id, data, started_at, worker, outcome} or nil.
+_REQUEUE = """
+local function requeue(started, queue, failed, comp, use_retry, iso, now, jp, ep, xp, wp)
+  if redis.call('zrem', started, comp) == 0 then return nil end
+  local sep = string.find(comp, ':', 1, true)
+  if not sep then return nil end
+  local id, exec = string.sub(comp, 1, sep - 1), string.sub(comp, sep + 1)
+  local jk = jp .. id
+  local row = redis.call('hmget', jk, 'status', 'data', 'retries_left', 'started_at', 'worker_name', 'failure_ttl')
+  redis.call('del', ep .. ':' .. comp)
+  redis.call('zrem', xp .. id, exec)
+  if row[5] then redis.call('srem', wp .. row[5] .. ':executions', comp) end
+  if row[1] ~= 'started' then return nil end
+  local left = tonumber(row[3] or '')
+  local outcome = 'requeued'
+  if use_retry and not (left and left > 0) then
+    outcome = 'failed'
+    redis.call('hset', jk, 'status', 'failed', 'ended_at', iso)
+    local ttl = tonumber(row[6] or '') or 31536000
+    redis.call('zadd', failed, now + ttl, id)
+    redis.call('expire', jk, ttl)
+  else
+    if use_retry then
+      left = left - 1
+      redis.call('hset', jk, 'retries_left', left)
+    end
+    redis.call('hset', jk, 'status', 'queued', 'enqueued_at', iso)
+    redis.call('lpush', queue, id)
+  end
+  return {id, row[2], row[4] or '', row[5] or '', outcome, tostring(left or 0)}
+end
+"""
+
+_ABANDONED = (
+    _REQUEUE
+    + """
+local now = tonumber(ARGV[1])
+local expired = redis.call('zrangebyscore', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, comp in ipairs(expired) do
+  local r = requeue(KEYS[1], KEYS[2], KEYS[3], comp, true, ARGV[2], now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+  if r then out[#out + 1] = r end
+end
+return out
+"""
+)
+
+_HAND_BACK = (
+    _REQUEUE
+    + """
+local now = tonumber(ARGV[1])
+local out = {}
+for i = 8, #ARGV do
+  local r = requeue(KEYS[1], KEYS[2], KEYS[3], ARGV[i], false, ARGV[2], now, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+  if r then out[#out + 1] = r end
+end
+return out
+"""
+)
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """A started job given back to its queue (or failed: no abandoned-work retry left)."""
+
+    id: str
+    func_name: str
+    args: tuple[Any, ...]
+    started_at: float | None
+    worker_name: str
+    failed: bool
+    retries_left: int
+
+
+class Reclaimer:
+    """Abandoned jobs (heartbeat lapsed) and handed-back jobs go back to the front of the queue."""
+
+    LIMIT = 1000  # jobs taken per call
+
+    def __init__(self, redis: Any):
+        self.r = redis
+        self.abandoned_script = redis.register_script(_ABANDONED)
+        self.hand_back_script = redis.register_script(_HAND_BACK)
+
+    async def abandoned(self, queue: str, now: float) -> list[Requeued]:
+        return await self._run(self.abandoned_script, queue, now, [])
+
+    async def hand_back(self, queue: str, jobs: Sequence[Claimed], now: float) -> list[Requeued]:
+        return await self._run(self.hand_back_script, queue, now, [job.composite_key for job in jobs])
+
+    async def _run(self, script: Any, queue: str, now: float, members: list[str]) -> list[Requeued]:
+        keys = [STARTED.format(queue), QUEUE_PREFIX + queue, FAILED.format(queue)]
+        args = [now, rq_time(now), self.LIMIT, JOB_PREFIX, EXECUTION_PREFIX, EXECUTIONS_PREFIX, WORKER_PREFIX]
+        rows = await script(keys=keys, args=[*args, *members])
+        return [_requeued(row) for row in rows]
+
+
+def _requeued(row: Sequence[bytes]) -> Requeued:
+    func_name, args = _decode_payload(row[1])
+    started = row[2].decode()
+    return Requeued(
+        id=row[0].decode(),
+        func_name=func_name,
+        args=args,
+        started_at=rq_epoch(started) if started else None,
+        worker_name=row[3].decode(),
+        failed=row[4] == b"failed",
+        retries_left=int(row[5]),
+    )
+
+
 @dataclass
 class Claimed:
     """One job this worker has marked started."""
@@ -105,6 +226,10 @@ class Claimed:
 
 def rq_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime(RQ_TIME_FORMAT)
+
+
+def rq_epoch(text: str) -> float:
+    return datetime.strptime(text, RQ_TIME_FORMAT).replace(tzinfo=UTC).timestamp()
 
 
 def retries_key(prefix: str, queue: str) -> str:
@@ -129,8 +254,10 @@ class Claimer:
         return [_claimed(row, queue, now) for row in rows], float(next_due) if next_due else None
 
 
-def _claimed(row: Sequence[bytes], queue: str, now: float) -> Claimed:
-    data = row[2]
+def _decode_payload(data: bytes | None) -> tuple[str, tuple[Any, ...]]:
+    """RQ's job ``data`` (zlib-compressed pickle): function name and arguments."""
+    if not data:
+        return "", ()
     try:
         data = zlib.decompress(data)
     except zlib.error:
@@ -138,13 +265,18 @@ def _claimed(row: Sequence[bytes], queue: str, now: float) -> Claimed:
     try:
         func_name, _instance, args, _kwargs = pickle.loads(data)
     except Exception:  # a payload this worker cannot read: the job fails with that reason
-        func_name, args = "", ()
+        return "", ()
+    return str(func_name), tuple(args)
+
+
+def _claimed(row: Sequence[bytes], queue: str, now: float) -> Claimed:
+    func_name, args = _decode_payload(row[2])
     return Claimed(
         id=row[0].decode(),
         execution_id=row[1].decode(),
         queue=queue,
-        func_name=str(func_name),
-        args=tuple(args),
+        func_name=func_name,
+        args=args,
         timeout=_int(row[3]),
         result_ttl=_int(row[4]),
         failure_ttl=_int(row[5]),

@@ -10,15 +10,17 @@ reaches history as a traceback: only its one-line message (the traceback goes to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 from worker.attempts import ErrorAction, Record, Retry, Step, action_of, decide, needs_liveness_check
 from worker.contract import Invocation
 from worker.targets import target_for
-from worker.targets.base import Outcome, TargetContext, TargetError
+from worker.targets.base import Outcome, Target, TargetContext, TargetError
 
 log = logging.getLogger("cronplane.worker")
 Clock = Callable[[], float]
@@ -35,12 +37,22 @@ class Store(Protocol):
 Attempt = Callable[[Mapping[str, Any], Invocation], Awaitable[Outcome]]
 
 
-def target_attempt(ctx: TargetContext) -> Attempt:
-    """One attempt through the real targets; every failure becomes an Outcome."""
+def target_attempt(ctx: TargetContext, lookup: Callable[[str], Target] = target_for) -> Attempt:
+    """One attempt through the real targets; every failure becomes an Outcome.
+
+    The whole attempt (a token request, the TLS handshake, the request, reading the answer) has
+    one deadline, ``settings.http_timeout``: a target that drips bytes, or an SDK call that hangs,
+    ends as a retryable "no answer within N s", never holds the invocation longer.
+    """
+    deadline = ctx.settings.http_timeout
 
     async def attempt(action: Mapping[str, Any], inv: Invocation) -> Outcome:
+        kind = str(action.get("type"))
         try:
-            return await target_for(str(action.get("type")))(action, inv, ctx)
+            async with asyncio.timeout(deadline):
+                return await lookup(kind)(action, inv, ctx)
+        except TimeoutError:
+            return Outcome(ok=False, message=f"{describe(action)}: no answer within {deadline:g} s", retryable=True)
         except TargetError as e:
             return e.outcome()
         except Exception as e:  # a bug or an SDK surprise: one line in history, details in the log
@@ -50,9 +62,30 @@ def target_attempt(ctx: TargetContext) -> Attempt:
     return attempt
 
 
+def describe(action: Mapping[str, Any]) -> str:
+    """The target as history names it: the uri of an HTTP action, else the action type."""
+    request = action.get("request")
+    if isinstance(request, Mapping) and request.get("uri"):
+        return str(request["uri"])
+    return f"{action.get('type')} target"
+
+
+Slots = Callable[[Mapping[str, Any], Invocation], AbstractAsyncContextManager[None]]
+
+
+@asynccontextmanager
+async def no_limits(action: Mapping[str, Any], inv: Invocation) -> AsyncIterator[None]:
+    yield
+
+
 class Runner:
-    def __init__(self, store: Store, attempt: Attempt, job_timeout: int, clock: Clock = time.time):
-        self.store, self.attempt, self.job_timeout, self.clock = store, attempt, job_timeout, clock
+    """``slots`` holds the attempt's concurrency limits (``TargetContext.slots``); the attempt,
+    its deadline and its recorded start begin once they are held, so waiting is not calling."""
+
+    def __init__(
+        self, store: Store, attempt: Attempt, job_timeout: int, clock: Clock = time.time, slots: Slots = no_limits
+    ):
+        self.store, self.attempt, self.job_timeout, self.clock, self.slots = store, attempt, job_timeout, clock, slots
 
     async def run(self, inv: Invocation, rq_job_id: str, queue: str) -> str:
         """Returns the RQ job's result: completed, faulted, retry n at ..., stopped: ..."""
@@ -74,9 +107,11 @@ class Runner:
             return step.next.result
 
     async def _one(self, inv: Invocation) -> Step:
-        started = self.clock()
-        outcome = await self.attempt(action_of(inv), inv)
-        ended = self.clock()
+        action = action_of(inv)
+        async with self.slots(action, inv):
+            started = self.clock()
+            outcome = await self.attempt(action, inv)
+            ended = self.clock()
         step = decide(inv, outcome, started, ended)
         await self.store.record(step.record)
         log_attempt(inv, outcome_text(outcome, step), ended - started)

@@ -32,6 +32,19 @@ def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) 
     return value
 
 
+def _env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r} is not a number of seconds") from None
+    if not 0 <= value <= 86400:
+        raise SettingsError(f"{name}={text} is not between 0 and 86400 seconds")
+    return value
+
+
 def parse_host_limits(text: str) -> dict[str, int]:
     """``host:port=N,host2=M`` (a host without port matches every port of it)."""
     limits: dict[str, int] = {}
@@ -64,6 +77,10 @@ class WorkerSettings:
     concurrency: int = 100  # invocations in flight per worker process
     host_concurrency: int = 64  # calls in flight to one host:port per worker process
     host_limits: Mapping[str, int] = field(default_factory=dict)  # per host[:port] overrides
+    # Where a sasToken + storageAccount queue lives ({account} is replaced): another Azure cloud,
+    # or an emulator (Azurite: http://127.0.0.1:10001/{account}).
+    storage_queue_url: str = "https://{account}.queue.core.windows.net"
+    grace: float = 10.0  # at SIGTERM/SIGINT: seconds to let invocations in flight finish, then hand back
 
     @property
     def job_timeout(self) -> int:
@@ -102,6 +119,8 @@ class WorkerSettings:
             concurrency=_env_int(env, "CRONPLANE_WORKER_CONCURRENCY", cls.concurrency, 1),
             host_concurrency=_env_int(env, "CRONPLANE_HOST_CONCURRENCY", cls.host_concurrency, 1),
             host_limits=parse_host_limits(env.get("CRONPLANE_HOST_LIMITS", "")),
+            storage_queue_url=env.get("CRONPLANE_STORAGE_QUEUE_URL") or cls.storage_queue_url,
+            grace=_env_seconds(env, "CRONPLANE_WORKER_GRACE", cls.grace),
         )
         values = {k: v for k, v in overrides.items() if v is not None}
         return base if not values else cls(**{**base.__dict__, **values})

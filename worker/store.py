@@ -1,6 +1,7 @@
 """All of the worker's own Redis access: attempt records, running markers, retries, liveness.
 
-Writes go through a ``Batcher``: each call queues its commands and awaits them, and the commands of
+Reads and writes wait while Redis is away (``worker.health``). Writes go through a ``Batcher``:
+each call queues its commands and awaits them, and the commands of
 the invocations running at the same time share one MULTI. An attempt's record (history entry,
 counters, status fields) therefore stays atomic: a reader never sees a history entry without its
 counters. Every key written here is bounded: history is trimmed by count and age and expires, the
@@ -10,7 +11,8 @@ it is due.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,15 +23,22 @@ from rq.job import Job, JobStatus
 from worker.attempts import Record, Retry
 from worker.batch import Batcher
 from worker.contract import TASK, HistoryEntry, Invocation, Keys, add_history, observe_lateness
+from worker.health import RedisLink
 from worker.records import JobRecord
 from worker.rq_batch import JOB_PREFIX, retries_key
 from worker.settings import WorkerSettings
 
+READS_IN_FLIGHT = 16  # concurrent direct reads per process (the rest wait: bounded connections)
+
 
 class WorkerStore:
-    def __init__(self, client: Any, settings: WorkerSettings, batcher: Batcher | None = None):
+    def __init__(
+        self, client: Any, settings: WorkerSettings, batcher: Batcher | None = None, link: RedisLink | None = None
+    ):
         self.r, self.keys, self.settings = client, settings.keys, settings
-        self.batch = batcher or Batcher(client)
+        self.batch = batcher or Batcher(client, link=link, token_prefix=settings.keys.prefix)
+        self.link = link
+        self._reads = asyncio.Semaphore(READS_IN_FLIGHT)
 
     def record(self, rec: Record) -> Awaitable[None]:
         entry, keys, bounds = rec.entry, self.keys, self.settings
@@ -95,7 +104,7 @@ class WorkerStore:
         Reads the job's desired state (written by the sync loop): gone = deleted, active "0" =
         disabled (job or collection), another generation = the job was changed (e.g. re-timed).
         """
-        job = JobRecord.from_redis(inv.job, await self.r.hgetall(self.keys.job(inv.job)))
+        job = JobRecord.from_redis(inv.job, await self._read(lambda: self.r.hgetall(self.keys.job(inv.job))))
         if job is None:
             return "the job was deleted"
         if not job.active:
@@ -103,6 +112,11 @@ class WorkerStore:
         if job.generation != inv.generation:
             return f"the job changed (generation {job.generation}, this occurrence has {inv.generation})"
         return None
+
+    async def _read(self, op: Callable[[], Awaitable[Any]]) -> Any:
+        """One read; while Redis is away it waits (``RedisLink``) rather than failing the job."""
+        async with self._reads:
+            return await (op() if self.link is None else self.link.call(op))
 
 
 # Job.create wants a connection; the job is written by the batch pipeline, so it never connects.

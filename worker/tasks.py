@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import redis.asyncio as aioredis
 from rq import get_current_job
 
 from worker.contract import Invocation
+from worker.redis_url import async_twin
 from worker.runner import Runner, target_attempt
 from worker.secrets import EnvFileSecrets
 from worker.settings import WorkerSettings
@@ -28,12 +28,11 @@ def run_invocation(payload: dict[str, Any]) -> str:
         raise RuntimeError("run_invocation must run inside an RQ worker")
     settings = WorkerSettings.from_env()
     invocation = Invocation.from_dict(payload)
-    kwargs = job.connection.connection_pool.connection_kwargs
-    return asyncio.run(_run(settings, invocation, job.id, job.origin, kwargs))
+    return asyncio.run(_run(settings, invocation, job.id, job.origin, job.connection))
 
 
-async def _run(settings: WorkerSettings, inv: Invocation, job_id: str, queue: str, kwargs: dict[str, Any]) -> str:
-    r = _async_client(kwargs)
+async def _run(settings: WorkerSettings, inv: Invocation, job_id: str, queue: str, connection: Any) -> str:
+    r = async_twin(connection)
     clients = Clients(settings, EnvFileSecrets(), threads=2)
     try:
         runner = Runner(WorkerStore(r, settings), target_attempt(clients), settings.job_timeout)
@@ -41,10 +40,3 @@ async def _run(settings: WorkerSettings, inv: Invocation, job_id: str, queue: st
     finally:
         await clients.close()
         await r.aclose()
-
-
-def _async_client(kwargs: dict[str, Any]) -> aioredis.Redis:
-    common = {"db": kwargs.get("db", 0), "username": kwargs.get("username"), "password": kwargs.get("password")}
-    if kwargs.get("path"):
-        return aioredis.Redis(unix_socket_path=kwargs["path"], **common)
-    return aioredis.Redis(host=kwargs.get("host", "localhost"), port=kwargs.get("port", 6379), **common)

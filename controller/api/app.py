@@ -1,8 +1,10 @@
 """The ASGI application: routes, error bodies, authentication, limits, probes, metrics, dashboard.
 
 Every answer to a client mistake is a 4xx with an ARM error body
-``{"error": {"code", "message", "details": [...]}}``; a Redis outage is 503 ServerBusy; nothing
-a client sends produces a traceback or a 5xx (the schemathesis test fuzzes that).
+``{"error": {"code", "message", "details": [...]}}``; a Redis outage is 503 ServerBusy with
+``Retry-After: 1`` (one warning line when it starts, one info line when Redis answers again, by
+a background ping: ``controller.reconnect``); nothing a client sends produces a traceback or a
+5xx (the schemathesis test fuzzes that).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from controller.api.auth import Principal, Tokens
 from controller.api.limits import Limits, LimitsMiddleware
 from controller.api.service import ApiError, Service
 from controller.observability import Probes, metrics_response
+from controller.reconnect import OUTAGE, Outage, describe
 
 log = logging.getLogger("cronplane.api")
 STATIC = Path(__file__).parent / "static"
@@ -34,7 +37,7 @@ def _error(status: int, code: str, message: str, details: list[dict[str, str]] |
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": "1"} if status == 503 else None
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -78,18 +81,36 @@ def create_app(service: Service, tokens: Tokens, limits: Limits | None = None, p
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.code, exc.message, exc.details)
 
+    def refused(request: Request) -> JSONResponse | None:
+        """FastAPI parses bodies and parameters before a route can authenticate: a request that is
+        malformed *and* unauthenticated is answered 401/403, never 400 (a stranger learns nothing)."""
+        try:
+            authenticate(request, write=request.method not in ("GET", "HEAD", "OPTIONS"))
+        except ApiError as e:
+            return _error(e.status, e.code, e.message)
+        return None
+
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
-        return _error(400, "BadRequest", f"the request is invalid ({len(details)} problem(s))", details)
+        return refused(request) or _error(
+            400, "BadRequest", f"the request is invalid ({len(details)} problem(s))", details
+        )
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, CODES.get(exc.status_code, "BadRequest"), str(exc.detail))
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        answer = refused(request) if exc.status_code == 400 else None  # a body that cannot be parsed
+        return answer or _error(exc.status_code, CODES.get(exc.status_code, "BadRequest"), str(exc.detail))
+
+    outage = Outage("api", log)
 
     @app.exception_handler(redis.RedisError)
     async def redis_down(_: Request, exc: redis.RedisError) -> JSONResponse:
-        log.warning("Redis unavailable: %s", exc.__class__.__name__)
+        if isinstance(exc, OUTAGE):  # one line when it starts, one when a background ping answers
+            outage.failed(exc)
+            outage.watch(service.reads.ping)
+        else:  # Redis answered with an error (out of memory, ...): not an outage, say which
+            log.warning("Redis refused a command: %s", describe(exc))
         return _error(503, "ServerBusy", "the store is unavailable; retry shortly")
 
     app.include_router(routes.router)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
+import signal
+import threading
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,11 @@ from controller.commands.next import parse_now
 from controller.core.reconcile.render import headline
 from controller.core.reconcile.rows import Plan
 from controller.errors import PermanentError, UsageError
-from controller.runtime import Controller, connect, utcnow
+from controller.runtime import LEASE_TIMEOUT, Controller, connect, utcnow
 from controller.settings import ControllerSettings
 from controller.sources.base import Source
 from controller.sources.directory import DirectorySource
-from controller.sources.git import GitSource
+from controller.sources.git import GitSource, checkout_dir
 
 
 def register(sub: Any) -> None:
@@ -42,10 +44,11 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def source_of(args: argparse.Namespace) -> Source:
+def source_of(args: argparse.Namespace, stack: ExitStack) -> Source:
+    """The manifests' source; a temporary git checkout is removed when ``stack`` closes."""
     if args.manifests:
         return DirectorySource(*args.manifests)
-    checkout = Path(args.checkout or tempfile.mkdtemp(prefix="cronplane-git-")) / "checkout"
+    checkout = stack.enter_context(checkout_dir(args.checkout))
     return GitSource(args.git, args.branch or "main", checkout, args.path or ".")
 
 
@@ -74,7 +77,18 @@ def run(args: argparse.Namespace) -> int:
         settings = replace(settings, resync_interval=args.poll or settings.git_poll)
     elif args.poll:  # an explicit resync interval holds with the watcher too
         settings = replace(settings, resync_interval=args.poll, watched_resync=args.poll)
-    controller = Controller(settings, connect(settings), source_of(args), args.id or "")
+    with ExitStack() as stack:
+        if threading.current_thread() is threading.main_thread():
+            # Until the controller's own handlers are in place, SIGTERM is an interrupt like
+            # SIGINT, so that the temporary checkout is still removed.
+            stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _interrupt))
+        return _run(args, settings, source_of(args, stack))
+
+
+def _run(args: argparse.Namespace, settings: ControllerSettings, source: Source) -> int:
+    client = connect(settings)
+    lease_client = connect(settings, timeout=LEASE_TIMEOUT, check=False)
+    controller = Controller(settings, client, source, args.id or "", lease_client)
     if args.once:
         report, enqueued = controller.once(parse_now(args.now) if args.now else utcnow())
         plan = report.plan
@@ -90,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
         serve_probes(args.metrics_host, args.metrics_port, Probes({"redis": controller.client.ping}))
     controller.run(watch_paths=tuple(args.manifests or ()))
     return 0
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def plan_problems(plan: Plan) -> list[str]:

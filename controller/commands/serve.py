@@ -19,6 +19,7 @@ from controller.commands.common import redis_url, redis_url_arg
 from controller.errors import UsageError
 
 DEFAULT_API_DIR = os.environ.get("CRONPLANE_API_DIR", "api-manifests")
+API_REDIS_TIMEOUT = 5.0  # seconds per Redis reply
 
 
 def register(sub: Any) -> None:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     tokens = Tokens.from_env()
     check_bind(args.host, tokens)
     settings = ControllerSettings.from_env(redis_url=redis_url(args))
-    client = connect(settings)
+    client = connect(settings, timeout=API_REDIS_TIMEOUT)  # a hung Redis: 503 after this, not a hang
     owned = OwnedDir(args.api_dir)
     owned.root.mkdir(parents=True, exist_ok=True)
     register_redis(client, settings.keys, settings.queue)

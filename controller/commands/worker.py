@@ -24,6 +24,12 @@ def register(sub: Any) -> None:
         "--concurrency", type=int, help="invocations in flight per process (default 100; $CRONPLANE_WORKER_CONCURRENCY)"
     )
     p.add_argument(
+        "--grace",
+        type=float,
+        help="seconds a stopping worker lets invocations finish before handing them back (default 10; "
+        "$CRONPLANE_WORKER_GRACE)",
+    )
+    p.add_argument(
         "--log-level", type=str.upper, choices=LEVELS, default="INFO", help="default INFO: a line per attempt"
     )
     p.add_argument("--quiet", action="store_true", help="only failures and warnings (--log-level WARNING)")
@@ -37,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         start_probes(args)
     try:
-        return run_worker(redis_url(args), args.queues, args.burst, args.name, args.processes, args.concurrency, level)
+        return run_worker(
+            redis_url(args), args.queues, args.burst, args.name, args.processes, args.concurrency, level, args.grace
+        )
     except CliError as e:
         raise (UsageError if e.code == 2 else CronplaneError)(str(e)) from None
 

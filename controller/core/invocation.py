@@ -3,6 +3,11 @@
 Retry policies are resolved here (reference §1.3.5): absent → fixed, 4 retries 30 s apart;
 ``none`` → no retry; the error action uses its own ``retryPolicy`` when it has one, else the main
 action's ("the same retry policy", Azure D-HA).
+
+``maxConcurrentCalls`` (a cronplane extension) travels in the payload: the job's own value under
+the key ``job:<collection>/<name>``, else its collection's (``collection_max``, read by the
+dispatcher from the collection's record) under ``collection:<name>``, shared by every job of the
+collection without a value of its own. Workers hold one semaphore per key and process.
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ def build_invocation(
     git_sha: str | None,
     final: bool,
     region: str,
+    collection_max: int | None = None,
 ) -> Invocation:
     action = spec["action"]
+    limit, limit_key = concurrency_limit(key, spec, collection_max)
     main = retry_policy(action.get("retryPolicy"))
     error = retry_policy((action.get("errorAction") or {}).get("retryPolicy"), main)
     return Invocation(
@@ -55,4 +62,18 @@ def build_invocation(
         git_sha=git_sha or None,
         region=region,
         final=final,
+        max_concurrency=limit,
+        concurrency_key=limit_key,
     )
+
+
+def concurrency_limit(
+    key: JobKey, spec: Mapping[str, Any], collection_max: int | None
+) -> tuple[int | None, str | None]:
+    """(limit, key) of the job's invocations: its own maxConcurrentCalls, else its collection's."""
+    own = spec.get("maxConcurrentCalls")
+    if own:
+        return int(own), f"job:{key}"
+    if collection_max:
+        return int(collection_max), f"collection:{key.collection}"
+    return None, None

@@ -33,6 +33,7 @@ MAX_INSTANT = datetime(9998, 12, 31, tzinfo=UTC)
 MAX_DURATION = timedelta(days=36_500)  # any duration field: 100 years
 QUOTA_SAMPLES = 50  # occurrences sampled to measure how often a schedule runs
 MAX_PROBLEMS_PER_DOCUMENT = 20  # the rest are summarized in one line
+MAX_ANONYMOUS_PROBLEMS = 50  # per file, problems of no job or collection; the rest in one line
 
 # -- evaluation bounds (cronplane): every query of the recurrence engine answers quickly ----------
 SEARCH_YEARS = (

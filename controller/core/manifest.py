@@ -73,7 +73,23 @@ def parse_manifest(path: str, data: bytes) -> ParsedFile:
         if doc.value is not None:  # an empty document (a lone ---, only comments) is ignored
             result.documents[doc.line] = doc
             _parse_document(path, doc, result)
+    _cap_anonymous(result)
     return result
+
+
+def _cap_anonymous(result: ParsedFile) -> None:
+    """At most MAX_ANONYMOUS_PROBLEMS problems per file that belong to no job or collection (a
+    file of 150,000 scalar documents is one summary line, not 150,000 problems in every plan, log
+    and sync record). Problems of a job are all kept: they are what keeps that job Stalled rather
+    than deleted."""
+    anonymous = [i for i, p in enumerate(result.problems) if p.job is None and p.collection is None]
+    if len(anonymous) <= limits.MAX_ANONYMOUS_PROBLEMS:
+        return
+    cut = set(anonymous[limits.MAX_ANONYMOUS_PROBLEMS :])
+    last = result.problems[anonymous[limits.MAX_ANONYMOUS_PROBLEMS]]
+    kept = [p for i, p in enumerate(result.problems) if i not in cut]
+    kept.append(Problem(result.path, last.line, last.column, "", f"... and {len(cut)} more problems in this file"))
+    result.problems[:] = kept
 
 
 def field_name(path: tuple[str | int, ...]) -> str:

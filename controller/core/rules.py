@@ -272,6 +272,8 @@ def _uri(uri: str, action_type: Any, path: Path) -> Iterator[Finding]:
         return
     if parts.scheme.lower() not in ("http", "https") or not host:
         yield path, "must be an absolute http:// or https:// URI with a host"
+    elif "@" in parts.netloc:  # user:password@host: a secret in the manifest, the plan and Redis
+        yield path, "may not carry credentials (user:password@); use authentication with a secret reference"
     elif action_type == "https" and parts.scheme.lower() != "https":
         yield path, "an https action needs an https:// uri"
 

@@ -17,6 +17,7 @@ import yaml
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 50_000
 MAX_DEPTH = 64
+MAX_ISSUES = 20  # per file; the rest are counted in one summary line
 
 Path = tuple[str | int, ...]
 MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -43,6 +44,7 @@ class YamlIssue:
     column: int
     path: Path
     message: str
+    more: int = 0  # the summary issue: how many were not recorded
 
 
 @dataclass
@@ -111,6 +113,18 @@ class _Builder:
     def __init__(self, loader: _Loader, doc: Document, issues: list[YamlIssue]):
         self.loader, self.doc, self.issues, self.nodes = loader, doc, issues, 0
 
+    def issue(self, issue: YamlIssue) -> None:
+        """Record an issue; past MAX_ISSUES in a file only count them (50,000 duplicate keys are
+        one summary line, not 50,000 problems in every plan and sync record)."""
+        issues = self.issues
+        if len(issues) < MAX_ISSUES:
+            issues.append(issue)
+            return
+        if len(issues) == MAX_ISSUES:
+            issues.append(YamlIssue(issue.line, issue.column, (), "", more=0))
+        issues[-1].more += 1
+        issues[-1].message = f"... and {issues[-1].more} more YAML problems"
+
     def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES:
@@ -124,7 +138,12 @@ class _Builder:
             return [self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
         if node.tag == STR_TAG:  # what SafeConstructor's str constructor returns, without its bookkeeping
             return node.value
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except ValueError:  # int() of more than sys.get_int_max_str_digits() digits (found by fuzzing)
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            self.issue(YamlIssue(line, col, path, f"the number {_short(node.value)} is too long to read"))
+            return None
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[Any, Any]:
         """Keys in order; ``<<`` merges first so that the mapping's own keys override them."""
@@ -141,11 +160,11 @@ class _Builder:
             key = self.build(key_node, (*path, "<key>"), depth + 1)
             line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             if not isinstance(key, str | int | float) or isinstance(key, bool):
-                self.issues.append(YamlIssue(line, col, path, f"mapping key {_short(key)} must be a string"))
+                self.issue(YamlIssue(line, col, path, f"mapping key {_short(key)} must be a string"))
                 continue
             key = str(key)
             if key in seen:
-                self.issues.append(
+                self.issue(
                     YamlIssue(line, col, (*path, key), f"duplicate key {key!r} (first defined on line {seen[key]})")
                 )
                 continue
@@ -161,7 +180,7 @@ class _Builder:
         for item in nodes:
             if not isinstance(item, yaml.MappingNode):
                 line, col = item.start_mark.line + 1, item.start_mark.column + 1
-                self.issues.append(YamlIssue(line, col, path, "<< (merge) needs a mapping or a list of mappings"))
+                self.issue(YamlIssue(line, col, path, "<< (merge) needs a mapping or a list of mappings"))
                 continue
             for key, value in self.build(item, path, depth + 1).items():
                 out.setdefault(key, value)

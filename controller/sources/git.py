@@ -4,12 +4,18 @@
 its checkout to ``origin/<branch>``; the snapshot's revision is the commit SHA, recorded on every
 job it produces. A failed clone or fetch is a ``SourceError``: the pass deletes nothing.
 ``files_at(repo, ref, subdir)`` reads manifests at any revision without a checkout (plan
---base-ref).
+--base-ref). ``checkout_dir(given)`` is where the checkout lives: under ``given`` (kept), or in
+a temporary directory that is removed when the context ends (normal exit, SIGTERM and SIGINT
+end it through the controller's shutdown, an error through the exception).
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from controller.sources.base import Snapshot, SourceError
@@ -43,6 +49,19 @@ class GitSource:
         files, problems = read_tree([str(root)], self.cache)
         rel = {str(Path(p).relative_to(self.workdir)): data for p, data in files.items()}
         return Snapshot(rel, sha, problems)
+
+
+@contextmanager
+def checkout_dir(given: str | None) -> Iterator[Path]:
+    """The checkout's path: ``<given>/checkout`` (kept), or one in a temporary directory (removed)."""
+    if given:
+        yield Path(given) / "checkout"
+        return
+    top = Path(tempfile.mkdtemp(prefix="cronplane-git-"))
+    try:
+        yield top / "checkout"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def files_at(ref: str, subdir: str, cwd: str = ".") -> dict[str, bytes]:

@@ -50,6 +50,10 @@ class DesiredStore:
         self.full_reads = self.partial_reads = 0
 
     # -- observe ---------------------------------------------------------------------------
+    def forget(self) -> None:
+        """Drop the remembered observation (after a failed pass: the next one reads everything)."""
+        self._seen = None
+
     def observed(self) -> Observed:
         allowance = bool(self.r.exists(self.keys.prune_allowed()))
         seen = self._refresh() if self.remember else None

@@ -6,8 +6,10 @@ on stderr), against a real redis-server where the command needs one."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,52 @@ def test_no_arguments_prints_the_help_and_version_prints_the_version() -> None:
     assert bare.returncode == 2 and "usage: cronplane" in bare.stderr and "plan" in bare.stderr
     version = cronplane("--version")
     assert version.returncode == 0 and version.stdout.startswith("cronplane ")
+
+
+HELLO = (  # redis-py's RESP3 handshake wants a map
+    b"%7\r\n+server\r\n+redis\r\n+version\r\n+7.0.15\r\n+proto\r\n:3\r\n+id\r\n:1\r\n"
+    b"+mode\r\n+standalone\r\n+role\r\n+master\r\n+modules\r\n*0\r\n"
+)
+
+
+def _answers_ping_then_hangs_up(server: socket.socket, dropped: threading.Event) -> None:
+    """A Redis that answers the handshake and PING, then drops the connection at the first real
+    command, and every connection after that: Redis going away in the middle of a command."""
+    while True:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            while not dropped.is_set():
+                data = conn.recv(65536)
+                if not data:
+                    break
+                for command in data.split(b"\r\n*"):  # one answer per pipelined command
+                    name = command.split(b"\r\n")[2].upper() if command.count(b"\r\n") >= 2 else b""
+                    if name == b"PING":
+                        conn.sendall(b"+PONG\r\n")
+                    elif name == b"HELLO":
+                        conn.sendall(HELLO)
+                    elif name == b"CLIENT":
+                        conn.sendall(b"+OK\r\n")
+                    else:
+                        dropped.set()
+                        break
+
+
+@pytest.mark.parametrize("args", [["status"], ["history", "a"], ["get", "jobs"], ["plan", "{ok}"]])
+def test_redis_lost_in_the_middle_of_a_command(args: list[str], dirs: dict[str, str]) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    dropped = threading.Event()
+    threading.Thread(target=_answers_ping_then_hangs_up, args=(server, dropped), daemon=True).start()
+    try:
+        url = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+        out = cronplane(*[a.format(**dirs) for a in args], "--redis-url", url)
+    finally:
+        server.close()
+    assert out.returncode == 1, out
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == ["cronplane: lost the connection to Redis (ConnectionError); try again"]

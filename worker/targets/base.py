@@ -17,8 +17,8 @@ most ``MAX_BODY_BYTES`` of the response, or the error; it must never contain a s
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -77,8 +77,9 @@ class TargetContext(Protocol):
         """Forget a client after a failure; the next attempt builds a new one."""
         ...
 
-    def host_slot(self, host: str) -> asyncio.Semaphore:
-        """The per-host concurrency limit: excess invocations wait here, none is dropped."""
+    def slots(self, action: Mapping[str, Any], invocation: Invocation) -> AbstractAsyncContextManager[None]:
+        """Hold the attempt's concurrency limits (job or collection, host): excess invocations
+        wait here, none is dropped (``worker.targets.limits``)."""
         ...
 
     def run_sync(self, fn: Callable[[], Any]) -> Awaitable[Any]:

@@ -5,8 +5,8 @@
   its own);
 - one Storage Queue or Service Bus client per target and credentials, keyed by a hash (the
   credentials never appear in a key), built on first use and dropped after a failure;
-- a semaphore per ``host:port``: at most ``settings.host_concurrency`` calls to one host at a
-  time in this process; excess invocations wait, none is dropped;
+- the process's concurrency limits (``worker.targets.limits``): per job or collection
+  (``maxConcurrentCalls``) and per ``host:port``; excess invocations wait, none is dropped;
 - a thread pool for the Azure SDKs, which are blocking.
 """
 
@@ -22,6 +22,7 @@ import aiohttp
 
 from worker.settings import WorkerSettings
 from worker.targets.base import SecretResolver
+from worker.targets.limits import Slots
 
 
 def client_key(
@@ -45,7 +46,7 @@ class Clients:
         self.settings, self.secrets = settings, secrets
         self._session: aiohttp.ClientSession | None = None
         self._clients: dict[str, Any] = {}
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self.slots = Slots(settings.limit_for)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="cronplane-sdk")
 
     def http_session(self) -> aiohttp.ClientSession:
@@ -64,12 +65,6 @@ class Clients:
         found = self._clients.pop(key, None)
         if found is not None and hasattr(found, "close"):
             self._pool.submit(found.close)
-
-    def host_slot(self, host: str) -> asyncio.Semaphore:
-        slot = self._hosts.get(host)
-        if slot is None:
-            slot = self._hosts[host] = asyncio.Semaphore(self.settings.limit_for(host))
-        return slot
 
     def run_sync(self, fn: Callable[[], Any]) -> Any:
         return asyncio.get_running_loop().run_in_executor(self._pool, fn)

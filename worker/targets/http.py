@@ -6,12 +6,15 @@ occurrence, e.g. after a worker crash, can be recognised by the target, and Azur
 headers (reference §7.1). Targets that resolve to link-local addresses (169.254.0.0/16, fe80::/10:
 cloud metadata endpoints) are refused unless ``settings.allow_link_local``. Answers are classified
 by ``worker.targets.errors``; redirects are not followed (as Azure). At most ``MAX_BODY_BYTES``
-of a body are read; a longer one closes its connection instead of being drained.
+of a body are kept (a 1 GB answer is never buffered: the rest is not read, the connection is
+closed instead of drained); the credentials the request carried are redacted from it, so a target
+that echoes its request cannot put them into history.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import ipaddress
 import socket
@@ -29,6 +32,8 @@ from worker.targets import http_auth
 from worker.targets.base import MAX_BODY_BYTES, Outcome, PermanentTargetError, TargetContext, truncate_body
 from worker.targets.errors import classify, retry_after, status_retryable
 
+ECHO_MARGIN = 512  # bytes read past the kept 2,048, so a secret echoed across the cut is redacted whole
+REDACTED = b"[redacted]"
 LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
 
 
@@ -37,23 +42,20 @@ async def call_http(action: Mapping[str, Any], invocation: Invocation, ctx: Targ
     uri = str(request.get("uri", ""))
     settings = ctx.settings
     try:
-        host = await checked_host(uri, settings.allow_link_local)
+        await checked_host(uri, settings.allow_link_local)
         headers = await request_headers(request, invocation, ctx)
         ssl_ctx = http_auth.ssl_context(request.get("authentication") or None, ctx.secrets, settings)
         body = request.get("body")
-        async with (
-            ctx.host_slot(host),
-            ctx.http_session().request(
-                str(request.get("method", "GET")),
-                uri,
-                headers=headers,
-                data=body.encode() if isinstance(body, str) else None,
-                ssl=ssl_ctx,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=settings.http_timeout),
-            ) as answer,
-        ):
-            content = await read_capped(answer.content)
+        async with ctx.http_session().request(
+            str(request.get("method", "GET")),
+            uri,
+            headers=headers,
+            data=body.encode() if isinstance(body, str) else None,
+            ssl=ssl_ctx,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=settings.http_timeout),
+        ) as answer:
+            content = redact(await read_capped(answer.content, MAX_BODY_BYTES + ECHO_MARGIN), credentials(headers))
             return outcome_of(answer.status, answer.reason or "", answer.headers.get("Retry-After"), content)
     except Exception as e:
         raise classify(e, uri, settings.http_timeout) from None
@@ -70,11 +72,34 @@ async def request_headers(request: Mapping[str, Any], inv: Invocation, ctx: Targ
     return headers
 
 
-async def read_capped(stream: aiohttp.StreamReader) -> bytes:
+def credentials(headers: Mapping[str, str]) -> list[bytes]:
+    """What this request sent that is a secret: the Authorization value, its credentials part and,
+    for Basic, the password itself (a target that echoes requests must not put them in history)."""
+    value = headers.get("Authorization")
+    if not value:
+        return []
+    scheme, _, cred = value.partition(" ")
+    found = [value, cred]
+    if scheme.lower() == "basic":
+        try:
+            found.append(base64.b64decode(cred).decode().partition(":")[2])
+        except ValueError:
+            pass
+    return [s.encode() for s in found if len(s) >= 4]
+
+
+def redact(content: bytes, secrets: list[bytes]) -> bytes:
+    for secret in sorted(secrets, key=len, reverse=True):
+        content = content.replace(secret, REDACTED)
+    return content
+
+
+async def read_capped(stream: aiohttp.StreamReader, limit: int = MAX_BODY_BYTES) -> bytes:
+    """At most ``limit`` bytes of the body; the rest is never read (the connection is closed)."""
     chunks: list[bytes] = []
     size = 0
-    while size < MAX_BODY_BYTES:
-        chunk = await stream.read(MAX_BODY_BYTES - size)
+    while size < limit:
+        chunk = await stream.read(limit - size)
         if not chunk:
             break
         chunks.append(chunk)
@@ -105,14 +130,13 @@ def scheduler_headers(inv: Invocation) -> dict[str, str]:
     }
 
 
-async def checked_host(uri: str, allow_link_local: bool) -> str:
-    """The ``host:port`` the per-host limit counts; refuses link-local targets."""
+async def checked_host(uri: str, allow_link_local: bool) -> None:
+    """Refuses a uri without a host, and link-local targets."""
     parts = urlsplit(uri)
     if not parts.hostname:
         raise PermanentTargetError(f"{uri!r} has no host")
     if not allow_link_local:
         await refuse_link_local(parts.hostname)
-    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 async def refuse_link_local(host: str) -> None:

@@ -1,7 +1,8 @@
 """Storage Queue actions: one message per attempt to an Azure Storage queue (or Azurite).
 
 Credentials are secret references: ``sasToken`` (with ``storageAccount``: the queue at
-``https://<account>.queue.core.windows.net``) or ``connectionString`` (any endpoint, e.g.
+``https://<account>.queue.core.windows.net``, or ``CRONPLANE_STORAGE_QUEUE_URL`` with ``{account}``
+in it) or ``connectionString`` (any endpoint, e.g.
 Azurite's ``QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1``, with an account key or a
 ``SharedAccessSignature``). The message is Azure's XML envelope unless ``rawMessage: true``;
 text is sent as is (no base64), as Azure Scheduler did. A missing queue is a failure (retried,
@@ -37,7 +38,7 @@ def queue_client(msg: Mapping[str, Any], secrets: SecretResolver, settings: Work
             conn = secrets(msg["connectionString"], "queueMessage.connectionString")
             return QueueClient.from_connection_string(conn, queue, **kwargs)
         sas = secrets(msg.get("sasToken"), "queueMessage.sasToken").lstrip("?")
-        account = f"https://{msg.get('storageAccount')}.queue.core.windows.net"
+        account = settings.storage_queue_url.replace("{account}", str(msg.get("storageAccount")))
         return QueueClient(account, queue, credential=sas, **kwargs)
     except ValueError:
         raise PermanentTargetError("queueMessage: the connection string or account is not valid") from None
