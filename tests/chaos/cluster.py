@@ -20,7 +20,7 @@ import redis
 
 from tests.peers import processes
 from tests.peers.processes import Child
-from tests.peers.recording_target import RecordingTarget
+from tests.peers.recording_http import RecordingTarget
 from tests.peers.redis_server import RedisServer
 from tests.peers.sentinel import SentinelDeployment
 from worker.contract import HistoryEntry
@@ -94,15 +94,13 @@ class Cluster:
             self.redis_server = RedisServer(
                 self.workdir / "redis", appendonly=True, extra=("--appendfsync", "always")
             ).start()
-        self.target.delay = self.target_delay
         self.target.start()
+        uri = self.target.url(f"/slow/{self.target_delay}" if self.target_delay else "/ok")
         self.start_epoch = int(time.time() + lead)  # the first occurrence, once everyone is up
         manifests = self.workdir / "manifests"
         manifests.mkdir(exist_ok=True)
         start = datetime.fromtimestamp(self.start_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = "".join(
-            JOB.format(name=f"j{i}", collection=COLLECTION, start=start, uri=self.target.url) for i in range(self.jobs)
-        )
+        body = "".join(JOB.format(name=f"j{i}", collection=COLLECTION, start=start, uri=uri) for i in range(self.jobs))
         (manifests / "chaos.yaml").write_text(HEADER + body)
         for i in range(controllers):
             self.controllers.append(self._controller(f"c{i}", lease_ttl))

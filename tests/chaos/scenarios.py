@@ -112,7 +112,7 @@ class Scenario:
 
 def _wait_first_delivery(cluster: Cluster, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while not cluster.target.deliveries:
+    while not cluster.target.requests:
         if time.monotonic() > deadline:
             logs = "\n".join(c.output()[-2000:] for c in (*cluster.controllers, *cluster.workers))
             raise AssertionError(f"nothing reached the target within {timeout} s:\n{logs}")

@@ -9,9 +9,11 @@ host would, and ``stop`` sends SIGTERM, then SIGKILL after a timeout.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ class Child:
     log: Path
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    name: str = ""
 
     def start(self) -> Child:
         with self.log.open("ab") as sink:
@@ -78,6 +81,25 @@ class Child:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    text = output
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        """The first match of ``pattern`` in the log; an assertion error if the process exits or
+        ``timeout`` passes first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.output())
+            if found:
+                return found
+            assert self.alive(), f"{self.name or self.args[0]} exited:\n{self.output()[-3000:]}"
+            time.sleep(0.05)
+        raise AssertionError(f"no {pattern!r} in the log of {self.name or self.args[0]} after {timeout} s")
+
+    def children(self) -> list[int]:
+        """PIDs of its child processes (the controller's sync process, the worker pool's workers)."""
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
 
 
 def controller(
