@@ -11,7 +11,7 @@ MANIFESTS ?= manifests
 REDIS_URL ?=
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps test lint demo validate apply plan bench clean docs
+.PHONY: install system-deps test lint demo validate apply plan bench chaos clean docs
 
 install: $(STAMP) $(AZURITE)
 
@@ -61,6 +61,11 @@ demo: $(DEMO_STAMP)
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# Every fault scenario for CHAOS_SECONDS each (default 180), then the table the README shows.
+CHAOS_SECONDS ?= 180
+chaos: install
+	$(BIN)/python -m tests.chaos --seconds $(CHAOS_SECONDS)
 
 docs: $(STAMP)
 	$(BIN)/python -m controller.docs README.md

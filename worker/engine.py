@@ -60,6 +60,7 @@ from worker.contract import TASK, Invocation
 from worker.health import TRANSIENT, Backoff, RedisLink, Unreachable
 from worker.recovery import Recovery
 from worker.redis_url import async_redis_from_url
+from worker.replication import ReplicationGate
 from worker.rq_batch import Claimed, Claimer, Reclaimer
 from worker.runner import Runner, target_attempt
 from worker.secrets import EnvFileSecrets
@@ -216,7 +217,8 @@ class CronplaneWorker(BaseWorker):
             self.settings.job_timeout,
             slots=clients.slots,
         )
-        claimer = Claimer(r, self.name, self.settings.keys.prefix, self.heartbeat_ttl)
+        self.gate = ReplicationGate(r, self.settings.replica_acks, log)  # owns the claim connection
+        claimer = Claimer(r, self.name, self.settings.keys.prefix, self.heartbeat_ttl, lambda: self.gate.conn)
         self.recovery = Recovery(
             Reclaimer(r), self.runner.store.record, self.link, self.name, self.settings.grace, self.heartbeat_ttl, log
         )
@@ -287,12 +289,18 @@ class CronplaneWorker(BaseWorker):
                 claimed += jobs
                 if next_due is not None:
                     self._poll = min(self._poll, max(0.001, next_due - now))
+            if not await self.gate.confirm(len(claimed)):
+                claimed = []  # claimed on a demoted master: the new master dispatches them again
         except TRANSIENT as e:
             # A job popped by a claim whose reply was lost stays in the StartedJobRegistry under
             # this worker's name: its heartbeat lapses and the abandoned check requeues it.
-            for job in claimed:
-                self.inflight[job.id] = (job, asyncio.create_task(self._run_job(job)))
+            if not self.gate.active:
+                for job in claimed:
+                    self.inflight[job.id] = (job, asyncio.create_task(self._run_job(job)))
+            # With the gate, jobs whose claim no replica confirmed are not run here: if the claim
+            # reached a replica, the abandoned-job check requeues them; if not, they are dispatched again.
             self.link.lost(e)
+            await self.gate.reconnect()
             await self._sleep_unless_stopping(self._backoff.next())
             return None
         self.link.ok()

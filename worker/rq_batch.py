@@ -30,7 +30,7 @@ import pickle
 import uuid
 import zlib
 from base64 import b64encode
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -237,8 +237,18 @@ def retries_key(prefix: str, queue: str) -> str:
 
 
 class Claimer:
-    def __init__(self, redis: Any, worker_name: str, key_prefix: str, heartbeat_ttl: int):
+    def __init__(
+        self,
+        redis: Any,
+        worker_name: str,
+        key_prefix: str,
+        heartbeat_ttl: int,
+        connection: Callable[[], Any] | None = None,
+    ):
+        """``connection``: the client each claim runs on (default ``redis``; the engine passes the
+        replication gate's single connection)."""
         self.r, self.worker_name, self.key_prefix, self.ttl = redis, worker_name, key_prefix, heartbeat_ttl
+        self.connection = connection or (lambda: redis)
         self.script = redis.register_script(_CLAIM)
 
     async def claim(self, queue: str, n: int, now: float) -> tuple[list[Claimed], float | None]:
@@ -250,7 +260,9 @@ class Claimer:
             WORKER_EXECUTIONS_KEY_TEMPLATE.format(self.worker_name),
         ]
         args = [now, rq_time(now), self.worker_name, uuid.uuid4().hex[:24], n, self.ttl]
-        rows, next_due = await self.script(keys=keys, args=[*args, JOB_PREFIX, EXECUTION_PREFIX, EXECUTIONS_PREFIX])
+        rows, next_due = await self.script(
+            keys=keys, args=[*args, JOB_PREFIX, EXECUTION_PREFIX, EXECUTIONS_PREFIX], client=self.connection()
+        )
         return [_claimed(row, queue, now) for row in rows], float(next_due) if next_due else None
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from worker.contract import DEFAULT_QUEUE, Keys
 from worker.records import Bounds
+from worker.replication import default_replicas
 
 
 class SettingsError(ValueError):
@@ -81,6 +82,7 @@ class WorkerSettings:
     # or an emulator (Azurite: http://127.0.0.1:10001/{account}).
     storage_queue_url: str = "https://{account}.queue.core.windows.net"
     grace: float = 10.0  # at SIGTERM/SIGINT: seconds to let invocations in flight finish, then hand back
+    replica_acks: int = 0  # replicas that must acknowledge a claim before its calls (worker.replication)
 
     @property
     def job_timeout(self) -> int:
@@ -106,8 +108,9 @@ class WorkerSettings:
             http_timeout = float(env.get("CRONPLANE_HTTP_TIMEOUT", cls.http_timeout))
         except ValueError:
             raise SettingsError(f"CRONPLANE_HTTP_TIMEOUT={env['CRONPLANE_HTTP_TIMEOUT']!r} is not a number") from None
+        redis_url = str(overrides.get("redis_url") or env.get("REDIS_URL", cls.redis_url))
         base = cls(
-            redis_url=env.get("REDIS_URL", cls.redis_url),
+            redis_url=redis_url,
             keys=Keys(env.get("CRONPLANE_KEY_PREFIX", "cp")),
             http_timeout=http_timeout,
             allow_link_local=_env_bool(env, "CRONPLANE_ALLOW_LINK_LOCAL"),
@@ -121,6 +124,7 @@ class WorkerSettings:
             host_limits=parse_host_limits(env.get("CRONPLANE_HOST_LIMITS", "")),
             storage_queue_url=env.get("CRONPLANE_STORAGE_QUEUE_URL") or cls.storage_queue_url,
             grace=_env_seconds(env, "CRONPLANE_WORKER_GRACE", cls.grace),
+            replica_acks=_env_int(env, "CRONPLANE_REPLICA_ACKS", default_replicas(redis_url), 0),
         )
         values = {k: v for k, v in overrides.items() if v is not None}
         return base if not values else cls(**{**base.__dict__, **values})

@@ -3,10 +3,6 @@ occurrence in the window is enqueued exactly once (no duplicate RQ job, none mis
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +10,9 @@ from pathlib import Path
 import redis
 from rq import Queue
 
-from tests.peers.rq_worker import ROOT, wait_until
+from tests.peers import processes
+from tests.peers.processes import Child
+from tests.peers.rq_worker import wait_until
 
 MANIFEST = """apiVersion: cronplane/v1
 kind: JobCollection
@@ -33,27 +31,8 @@ spec:
 """
 
 
-def controller(url: str, manifests: Path, ident: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "controller.cli",
-            "controller",
-            "--manifests",
-            str(manifests),
-            "--redis-url",
-            url,
-            "--lease-ttl",
-            "2",
-            "--id",
-            ident,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+def controller(url: str, manifests: Path, ident: str, log: Path) -> Child:
+    return processes.controller(url, [manifests], log, ident=ident, lease_ttl=2).start()
 
 
 def test_failover_enqueues_every_occurrence_exactly_once(redis_url: str, tmp_path: Path) -> None:
@@ -66,16 +45,13 @@ def test_failover_enqueues_every_occurrence_exactly_once(redis_url: str, tmp_pat
     try:
         start = time.time()
         time.sleep(4)
-        a.send_signal(signal.SIGKILL)  # the leader dies mid-run, lease still held
-        a.wait()
+        a.kill()  # the leader dies mid-run (its whole process tree), lease still held
         wait_until(lambda: r.get("cp:lease") == b"b", timeout=10)
         time.sleep(4)
         end = time.time() - 2  # occurrences up to here are surely due and dispatched
     finally:
         for p in (a, b):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                p.wait(15)
+            p.stop()
     queue = Queue("cronplane", connection=r)
     ids = queue.job_ids
     assert len(ids) == len(set(ids)), "an occurrence was enqueued twice"

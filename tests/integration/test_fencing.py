@@ -95,19 +95,17 @@ def test_a_leader_stopped_past_its_lease_never_dispatches_again(redis_url: str, 
     b = controller(redis_url, tmp_path / "m", "b", tmp_path / "b.log")
     try:
         time.sleep(3)
-        a.send_signal(signal.SIGSTOP)  # a stop-the-world pause, lease held
+        a.signal(signal.SIGSTOP)  # a stop-the-world pause, lease held
         wait_until(lambda: r.get("cp:lease") == b"b", timeout=15)
         time.sleep(2)
-        a.send_signal(signal.SIGCONT)  # the old leader wakes up believing nothing happened
+        a.signal(signal.SIGCONT)  # the old leader wakes up believing nothing happened
         time.sleep(4)
         end = time.time() - 2
         assert r.get("cp:lease") == b"b", "the standby keeps the lease"
     finally:
         for p in (a, b):
-            if p.poll() is None:
-                p.send_signal(signal.SIGCONT)
-                p.send_signal(signal.SIGTERM)
-                p.wait(15)
+            p.signal(signal.SIGCONT)
+            p.stop()
     ids = Queue("cronplane", connection=r).job_ids
     assert len(ids) == len(set(ids)), "an occurrence was enqueued twice"
     for job in ("j0", "j1", "j2"):

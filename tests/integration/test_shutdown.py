@@ -46,7 +46,7 @@ def test_signal_stops_the_leader_within_a_second(redis_url: str, tmp_path: Path,
     try:
         c.wait_for(r"dispatch: enqueued")  # the sync process wrote the job, the leader dispatches
         time.sleep(0.3)  # the dispatch thread is back in its BLPOP (up to 5 s) when the signal comes
-        children = c.sync_children()  # the sync process (and multiprocessing's resource tracker)
+        children = c.children()  # the sync process (and multiprocessing's resource tracker)
         assert children
         took = stop_timed(c, sig)
     finally:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,8 @@ from pathlib import Path
 import redis
 
 from controller.state.sync_record import SyncRecord
-from tests.peers.rq_worker import ROOT, wait_until
+from tests.peers.processes import ROOT, Child
+from tests.peers.rq_worker import wait_until
 
 DOC = """apiVersion: cronplane/v1
 kind: Job
@@ -24,19 +24,12 @@ spec:
 """
 
 
-def start(url: str, *args: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "controller.cli", "controller", *args, "--redis-url", url],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+def start(url: str, *args: str, log: Path) -> Child:
+    return Child(["controller", *args, "--redis-url", url], log).start()
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(20)
+def stop(proc: Child) -> None:
+    assert proc.stop(timeout=20) is not None, "the controller did not stop on SIGTERM"
 
 
 def spec_of(r: redis.Redis, job: str) -> str:

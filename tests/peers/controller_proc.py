@@ -1,5 +1,5 @@
 """A real ``cronplane controller`` process for the fault and shutdown tests: its log in a file,
-waits on log lines, its sync child's PID, and the RQ queue it fills.
+(a ``tests.peers.processes.Child``), and the RQ queue it fills.
 
 ``tick_manifests(root)`` writes one collection with a per-second job (``startingDeadline: PT2S``,
 so the occurrences of an outage longer than two seconds are missed, not run late).
@@ -8,17 +8,12 @@ so the occurrences of an outage longer than two seconds are missed, not run late
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
-from tests.peers.ports import stop_process
-from tests.peers.rq_worker import ROOT
+from tests.peers.processes import Child
 from tests.peers.serve import env_for
 
 JOB = "f/tick"
@@ -45,31 +40,7 @@ def tick_manifests(root: Path) -> Path:
     return root
 
 
-@dataclass
-class ControllerProcess:
-    proc: subprocess.Popen[bytes]
-    log: Path
-    name: str
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(pattern, self.text())
-            if found:
-                return found
-            assert self.proc.poll() is None, f"controller {self.name} exited:\n{self.text()[-3000:]}"
-            time.sleep(0.05)
-        raise AssertionError(f"no {pattern!r} in the log of {self.name} after {timeout} s:\n{self.text()[-3000:]}")
-
-    def sync_children(self) -> list[int]:
-        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split()]
-
-    def stop(self) -> None:
-        stop_process(self.proc)
+ControllerProcess = Child  # the fault tests' name for it
 
 
 def start_controller(
@@ -78,12 +49,10 @@ def start_controller(
     args: Sequence[str],
     name: str = "c",
     env: Mapping[str, str] | None = None,
-) -> ControllerProcess:
+) -> Child:
     log = workdir / f"controller-{name}.log"
-    cmd = [sys.executable, "-m", "controller.cli", "controller", "--id", name, *args]
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env_for(redis_url, env), stdout=sink, stderr=subprocess.STDOUT)
-    return ControllerProcess(proc, log, name)
+    child = Child(["controller", "--id", name, *args], log, env_for(redis_url, env), name=name)
+    return child.start()
 
 
 def queued_epochs(client: redis.Redis) -> list[int]:

@@ -4,6 +4,7 @@ For the worker fault tests (kills, shutdowns, outages): paths choose the answer,
 
     /ok               200 at once
     /first-slow/S     the first request of each Idempotency-Key waits S seconds, later ones answer at once
+    /slow/S           every request waits S seconds (a worker kill lands in the middle of a call)
     /fail-once        the first request of each Idempotency-Key gets 500, later ones 200
 
 ``RecordingTarget().start()`` serves on an asyncio loop in a daemon thread (many requests at
@@ -39,6 +40,12 @@ class RecordingTarget:
 
     def keys(self) -> list[str]:
         return [r.key for r in self.requests]
+
+    def by_key(self) -> dict[str, list[Seen]]:
+        found: dict[str, list[Seen]] = {}
+        for r in list(self.requests):
+            found.setdefault(r.key, []).append(r)
+        return found
 
     def start(self) -> RecordingTarget:
         self.port = self.port or free_port()
@@ -80,7 +87,7 @@ class RecordingTarget:
                 first = all(r.key != key or r.path != path for r in self.requests)
                 self.requests.append(Seen(path, key, time.time()))
                 status = 200
-                if path.startswith("/first-slow/") and first:
+                if (path.startswith("/first-slow/") and first) or path.startswith("/slow/"):
                     await asyncio.sleep(float(path.rsplit("/", 1)[1]))
                 elif path == "/fail-once" and first:
                     status = 500
