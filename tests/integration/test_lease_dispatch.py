@@ -91,5 +91,7 @@ def test_idle_dispatcher_costs_almost_nothing(redis_url: str, tmp_path: Path) ->
     stop.set()
     thread.join(5)
     calls = sum(v["calls"] for k, v in r.info("commandstats").items() if not k.endswith(("info", "config")))
-    assert calls < 60, f"{calls} Redis commands in 3 s of idling with 1,000 jobs"
+    # About 10 commands per idle turn (a turn per max_sleep); a cost per job would be >= 1,000.
+    # The bound leaves room for the extra turns a loaded machine makes (71 were seen once).
+    assert calls < 150, f"{calls} Redis commands in 3 s of idling with 1,000 jobs"
     assert Queue("cronplane", connection=r).job_ids == []
