@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.core.quota import Loader, LoadResult, load_documents
+from controller.core.loader import Loader
+from controller.core.quota import LoadResult, load_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
