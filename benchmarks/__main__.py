@@ -9,6 +9,7 @@ BENCHMARKS = (
     "benchmarks.controller_bench",
     "benchmarks.scale_bench",
     "benchmarks.worker_bench",
+    "benchmarks.redis_capacity",
     "benchmarks.engine_bench",
 )
 

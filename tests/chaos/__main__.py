@@ -18,14 +18,14 @@ from tests.chaos.scenarios import SCENARIOS, Result
 def table(results: list[Result]) -> str:
     lines = [
         "| scenario | faults | due | delivered | duplicated | missing | redelivered (same key) "
-        "| worst due → completed | tracebacks |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| worst call → its redelivery | worst due → completed | tracebacks |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         v = r.verdict
         lines.append(
             f"| {r.scenario} | {r.faults} | {v.due} | {v.delivered} | {v.duplicated} | {v.missing} | "
-            f"{v.redelivered} | {v.worst_late:.1f} s | {v.tracebacks} |"
+            f"{v.redelivered} | {v.worst_redelivery:.1f} s | {v.worst_late:.1f} s | {v.tracebacks} |"
         )
     return "\n".join(lines)
 

@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import redis
@@ -55,6 +56,7 @@ class Verdict:
     redelivered: int
     worst_late: float  # seconds, due → recorded as completed, the worst occurrence in the window
     tracebacks: int  # "Traceback" lines in every child's log
+    worst_redelivery: float = 0.0  # seconds from an interrupted call to the next call with its key
     missing_keys: list[str] = field(default_factory=list)
 
 
@@ -206,6 +208,7 @@ class Cluster:
             redelivered=sum(len(seen[k]) - 1 for k in delivered),
             worst_late=max(late, default=0.0),
             tracebacks=sum(log.count("Traceback") for log in logs),
+            worst_redelivery=max((_worst_gap([d.at for d in seen[k]]) for k in delivered), default=0.0),
             missing_keys=sorted(expected - delivered)[:10],
         )
 
@@ -228,3 +231,8 @@ def _epoch(key: str) -> int:
 
 def _epoch_of(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _worst_gap(times: list[float]) -> float:
+    ordered = sorted(times)
+    return max((b - a for a, b in pairwise(ordered)), default=0.0)

@@ -124,7 +124,7 @@ SCENARIOS = {
     for s in (
         Scenario("leader SIGKILL", kill_leader, every=5.0, controllers=2, workers=1, bound=10.0),
         Scenario(
-            "worker SIGKILL mid-call", kill_worker, every=6.0, controllers=1, workers=2, target_delay=0.8, bound=25.0
+            "worker SIGKILL mid-call", kill_worker, every=12.0, controllers=1, workers=2, target_delay=0.8, bound=25.0
         ),
         Scenario("Redis restart (crash / clean)", restart_redis, every=8.0, controllers=2, workers=1, bound=15.0),
         Scenario("Redis hung (SIGSTOP)", freeze_redis, every=8.0, controllers=2, workers=1, bound=15.0),

@@ -20,3 +20,4 @@ def test_short_chaos(name: str, tmp_path: Path) -> None:
     assert v.due > 0
     assert (v.missing, v.duplicated, v.tracebacks) == (0, 0, 0), (v, v.missing_keys)
     assert v.worst_late < scenario.bound, v
+    assert v.worst_redelivery < scenario.bound, v
