@@ -11,7 +11,6 @@ bounded while five 1 GB bodies arrive at once.
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ import redis
 
 from tests.integration.test_worker_http import KEYS, enqueue, history, http, invocation
 from tests.peers.hostile_http import HostileTarget
+from tests.peers.ports import stop_process
 from tests.peers.rq_worker import ROOT, wait_until, worker_env
 from worker.contract import HistoryEntry, RetryPolicy
 
@@ -54,12 +54,7 @@ def worker_process(redis_url: str, log: Path) -> Iterator[psutil.Process]:
     try:
         yield psutil.Process(proc.pid)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=20)
 
 
 class PeakRss:

@@ -3,7 +3,6 @@ dispatcher does, finding the process that runs a job."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import redis
 from rq import Queue, Retry
 
 from tests.integration.test_worker_http import write_desired
+from tests.peers.ports import stop_process
 from tests.peers.rq_worker import ROOT, worker_env
 from worker.contract import TASK, Invocation
 
@@ -22,13 +22,7 @@ def start_worker(redis_url: str, name: str, log: Path, *extra: str) -> subproces
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, timeout=20)
 
 
 def enqueue(redis_url: str, inv: Invocation, retries: int = 3) -> None:

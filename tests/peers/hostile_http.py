@@ -21,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-import threading
 import time
 from dataclasses import dataclass, field
 
+from tests.peers.loop_server import LoopServer
 from tests.peers.ports import free_port
 
 GIGABYTE = 1 << 30
@@ -38,16 +38,9 @@ class Request:
 
 
 @dataclass
-class HostileTarget:
+class HostileTarget(LoopServer):
     hold: float = 120.0  # the longest any misbehaviour lasts (a test never hangs on the peer)
-    port: int = 0
     requests: list[Request] = field(default_factory=list)
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-    _server: asyncio.Server | None = None
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
 
     @staticmethod
     def refused_url() -> str:
@@ -55,34 +48,6 @@ class HostileTarget:
 
     def keys(self, path: str | None = None) -> list[str | None]:
         return [r.idempotency_key for r in self.requests if path is None or r.path == path]
-
-    def start(self) -> HostileTarget:
-        self.port = self.port or free_port()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise TimeoutError("the hostile target did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._server = loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", self.port))
-        ready.set()
-        loop.run_forever()
-        self._server.close()
-        tasks = asyncio.all_tasks(loop)
-        for task in tasks:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -14,11 +14,10 @@ once: a request cut off by a killed worker does not hold the next one); ``stop()
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from dataclasses import dataclass, field
 
-from tests.peers.ports import free_port
+from tests.peers.loop_server import LoopServer
 
 
 @dataclass(frozen=True)
@@ -29,14 +28,8 @@ class Seen:
 
 
 @dataclass
-class RecordingTarget:
-    port: int = 0
+class RecordingTarget(LoopServer):
     requests: list[Seen] = field(default_factory=list)
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
 
     def keys(self) -> list[str]:
         return [r.key for r in self.requests]
@@ -46,33 +39,6 @@ class RecordingTarget:
         for r in list(self.requests):
             found.setdefault(r.key, []).append(r)
         return found
-
-    def start(self) -> RecordingTarget:
-        self.port = self.port or free_port()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise TimeoutError("the recording target did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        server = loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", self.port))
-        ready.set()
-        loop.run_forever()
-        server.close()
-        for task in asyncio.all_tasks(loop):
-            task.cancel()
-        loop.run_until_complete(asyncio.sleep(0))
-        loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
