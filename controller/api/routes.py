@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -17,6 +17,7 @@ from controller.api import models
 from controller.api.auth import Principal
 from controller.api.service import ApiError, Service
 from controller.core.durations import suspend_length
+from worker.contract import HistoryStatus
 
 ARM = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Scheduler"
 COLL = ARM + "/jobCollections/{jobCollectionName}"
@@ -24,7 +25,7 @@ JOB = COLL + "/jobs/{jobName}"
 RESOURCE = r"^[A-Za-z0-9._()-]{1,90}$"
 FILTER = re.compile(r"^\s*(state|status)\s+eq\s+'?([A-Za-z]+)'?\s*$", re.IGNORECASE)
 JOB_STATES = ("enabled", "disabled", "completed", "faulted")
-HISTORY_STATES = ("completed", "failed", "postponed", "missed", "skipped")
+HISTORY_STATES = get_args(HistoryStatus)  # the history entries' statuses, abandoned and interrupted too
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": models.ErrorResponse, "description": text}

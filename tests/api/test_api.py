@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from controller.cli import main
 from tests.peers.rq_worker import ROOT
 from tests.peers.serve import ARM, READ_TOKEN, Server, serving
+from worker.contract import HistoryEntry, Keys
 
 SECRET = "s3cr3t-value-never-returned"
 READ_ONLY = """apiVersion: cronplane/v1
@@ -226,3 +229,28 @@ def test_refuses_to_listen_beyond_loopback_without_tokens(
     monkeypatch.setenv("CRONPLANE_API_ADMIN_TOKENS", "short")
     assert main(["serve", "--redis-url", redis_url]) == 2
     assert "shorter than 16 characters" in capsys.readouterr().err
+
+
+def test_history_filters_by_every_status_a_worker_writes(api: httpx.Client, redis_url: str) -> None:
+    """abandoned (a worker died mid-call) and interrupted (handed back at shutdown) too."""
+    assert api.put(coll(), json=COLLECTION).status_code in (200, 201)
+    assert api.put(f"{coll()}/jobs/h", json=azure_job()).status_code in (200, 201)
+    r = redis.Redis.from_url(redis_url)
+    for i, status in enumerate(("abandoned", "completed", "interrupted")):
+        entry = HistoryEntry(
+            job="ops/h",
+            invocation_id=f"ops_h-{i}",
+            expected_execution_time="2026-12-02T00:00:00Z",
+            start_time=f"2026-12-02T00:00:0{i}Z",
+            end_time=f"2026-12-02T00:00:0{i}Z",
+            action_name="mainAction",
+            status=status,  # type: ignore[arg-type]
+            retry_count=0,
+            repeat_count=1,
+            message="",
+        )
+        r.zadd(Keys("cp").history("ops/h"), {entry.to_json(): time.time() * 1000 + i})
+    for status in ("Abandoned", "Interrupted", "Completed"):
+        found = api.get(f"{coll()}/jobs/h/history", params={"$filter": f"status eq '{status}'"})
+        assert found.status_code == 200, found.text
+        assert [h["properties"]["status"].lower() for h in found.json()["value"]] == [status.lower()]
