@@ -113,9 +113,10 @@ def test_redis_restart_with_aof_two_controllers(tmp_path: Path) -> None:
         server.stop()
     for proc in (a, b):
         check_lines(proc, must=("lease", "sync"))
-    leader, standby = (a, b) if holder == b"a" else (b, a)
+    # The holder took (or kept) the lease after the outage. Which controller that is, and whether
+    # the lease moved once more on a loaded machine (a renewal missed with a 3 s TTL), is not fixed.
+    leader = a if holder == b"a" else b
     assert "holds the dispatch lease" in leader.text().split("lease: Redis connection back")[-1]
-    assert "holds the dispatch lease" not in standby.text().split("lease: Redis connection back")[-1]
 
 
 def test_hung_redis_sigstop(tmp_path: Path) -> None:
