@@ -24,7 +24,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from tests.peers.loop_server import LoopServer
+from tests.peers.loop_server import LoopServer, read_head
 from tests.peers.ports import free_port
 
 GIGABYTE = 1 << 30
@@ -52,10 +52,7 @@ class HostileTarget(LoopServer):
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                path = lines[0].split(" ")[1] if len(lines[0].split(" ")) > 1 else "/"
-                headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+                path, headers = await read_head(reader)
                 length = int(headers.get("content-length") or 0)
                 if length:
                     await reader.readexactly(length)

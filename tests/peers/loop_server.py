@@ -11,6 +11,14 @@ from dataclasses import dataclass
 from tests.peers.ports import free_port
 
 
+async def read_head(reader: asyncio.StreamReader) -> tuple[str, dict[str, str]]:
+    """One HTTP/1.1 request head: its path and its headers (names lower-cased)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    path = lines[0].split(" ")[1] if len(lines[0].split(" ")) > 1 else "/"
+    return path, {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+
+
 @dataclass
 class LoopServer:
     port: int = 0

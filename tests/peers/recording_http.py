@@ -17,7 +17,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from tests.peers.loop_server import LoopServer
+from tests.peers.loop_server import LoopServer, read_head
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,7 @@ class RecordingTarget(LoopServer):
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                path = lines[0].split(" ")[1] if len(lines[0].split(" ")) > 1 else "/"
-                headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+                path, headers = await read_head(reader)
                 if length := int(headers.get("content-length") or 0):
                     await reader.readexactly(length)
                 key = headers.get("idempotency-key", "")
