@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cronplane's tests need, only when something is missing.
-# redis-server: tests start their own server; nodejs/npm: Azurite (Storage Queue peer);
+# redis-server / redis-sentinel: tests start their own servers and sentinels; nodejs/npm: Azurite (Storage Queue peer);
 # gcc + python3-dev: python-qpid-proton (Service Bus AMQP test peer) builds from source; git: git mode;
 # chromium: the dashboard's browser tests (driven by playwright with the system browser, no download).
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-sentinel >/dev/null || need+=(redis-sentinel)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v git >/dev/null || need+=(git)
@@ -24,5 +25,7 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 echo "installing system packages: ${need[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+# another apt run (a second `make` at once) holds the lock for a while: wait for it rather than fail
+LOCK=(-o DPkg::Lock::Timeout=600)
+$SUDO apt-get "${LOCK[@]}" update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${LOCK[@]}" install -y -qq "${need[@]}" >/dev/null

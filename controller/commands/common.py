@@ -36,6 +36,38 @@ def redis_url(args: Any) -> str | None:
     return args.redis_url or os.environ.get("REDIS_URL")
 
 
+def tcp_port(text: str) -> int:
+    """argparse type for every port flag: 1-65535, one message."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (1-65535)")
+    return port
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` (the port is taken, the host is unknown or
+    not an address of this machine), or None. Binds as the servers do (``SO_REUSEADDR``), so a
+    port in TIME_WAIT is not reported busy."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(address)
+    except OSError as e:
+        return (e.strerror or str(e)).lower()
+    return None
+
+
+def require_listen(host: str, port: int, flag: str) -> None:
+    """A server flag whose address cannot be listened on: one line, before anything starts."""
+    problem = cannot_listen(host, port)
+    if problem:
+        raise PermanentError(f"{flag} {port}: cannot listen on {host}:{port} ({problem})")
+
+
 def require_manifests(path: str) -> None:
     """A one-shot command on a path with nothing to read is a mistake, not "no jobs"."""
     root = Path(path)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from controller.commands.common import redis_url, redis_url_arg
+from controller.commands.common import redis_url, redis_url_arg, require_listen, tcp_port
 from controller.commands.next import parse_now
 from controller.core.reconcile.render import headline
 from controller.core.reconcile.rows import Plan
@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
     redis_url_arg(p)
     p.add_argument("--lease-ttl", type=float, help="dispatch lease in seconds (default 10)")
     p.add_argument("--id", help="this controller's name in the lease (default: host-random)")
-    p.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port")
+    p.add_argument("--metrics-port", type=tcp_port, help="serve /metrics, /healthz and /readyz on this port")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)")
     p.set_defaults(run=run)
 
@@ -69,6 +69,8 @@ def check_flags(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_flags(args)
+    if args.metrics_port:
+        require_listen(args.metrics_host, args.metrics_port, "--metrics-port")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = ControllerSettings.from_env(redis_url=redis_url(args))
     if args.lease_ttl:

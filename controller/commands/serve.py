@@ -15,7 +15,7 @@ from typing import Any
 
 from controller.api.auth import Tokens, check_bind
 from controller.api.limits import Limits
-from controller.commands.common import redis_url, redis_url_arg
+from controller.commands.common import redis_url, redis_url_arg, require_listen, tcp_port
 from controller.errors import UsageError
 
 DEFAULT_API_DIR = os.environ.get("CRONPLANE_API_DIR", "api-manifests")
@@ -25,7 +25,7 @@ API_REDIS_TIMEOUT = 5.0  # seconds per Redis reply
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve the REST API (Azure-shaped), the dashboard and /metrics")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1; others need tokens)")
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--port", type=tcp_port, default=8080, help="port (default 8080)")
     p.add_argument("--api-dir", default=DEFAULT_API_DIR, help="API-owned manifests directory ($CRONPLANE_API_DIR)")
     p.add_argument("--manifests", action="append", default=[], metavar="PATH", help="the controller's other sources")
     p.add_argument("--rate", type=float, default=50.0, help="requests per second per client (default 50)")
@@ -45,14 +45,13 @@ def run(args: argparse.Namespace) -> int:
     from controller.settings import ControllerSettings
     from controller.sources.owned import OwnedDir
 
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port {args.port} is not a TCP port")
     if args.rate <= 0 or args.burst < 1 or args.max_body < 1024:
         raise UsageError("--rate must be > 0, --burst ≥ 1 and --max-body ≥ 1024")
     tokens = Tokens.from_env()
     check_bind(args.host, tokens)
     settings = ControllerSettings.from_env(redis_url=redis_url(args))
     client = connect(settings, timeout=API_REDIS_TIMEOUT)  # a hung Redis: 503 after this, not a hang
+    require_listen(args.host, args.port, "--port")  # before the banner: a busy port is one line
     owned = OwnedDir(args.api_dir)
     owned.root.mkdir(parents=True, exist_ok=True)
     register_redis(client, settings.keys, settings.queue)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from controller.commands.common import redis_url, redis_url_arg
+from controller.commands.common import redis_url, redis_url_arg, require_listen, tcp_port
 from controller.errors import CronplaneError, UsageError
 from worker.cli import CliError, run_worker
 from worker.contract import DEFAULT_QUEUE
@@ -29,11 +29,12 @@ def register(sub: Any) -> None:
         help="seconds a stopping worker lets invocations finish before handing them back (default 10; "
         "$CRONPLANE_WORKER_GRACE)",
     )
-    p.add_argument(
+    verbosity = p.add_mutually_exclusive_group()
+    verbosity.add_argument(
         "--log-level", type=str.upper, choices=LEVELS, default="INFO", help="default INFO: a line per attempt"
     )
-    p.add_argument("--quiet", action="store_true", help="only failures and warnings (--log-level WARNING)")
-    p.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /readyz on this port")
+    verbosity.add_argument("--quiet", action="store_true", help="only failures and warnings (--log-level WARNING)")
+    p.add_argument("--metrics-port", type=tcp_port, help="serve /metrics, /healthz and /readyz on this port")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)")
     p.set_defaults(run=run)
 
@@ -58,6 +59,7 @@ def start_probes(args: argparse.Namespace) -> None:
     from worker.redis_url import redis_from_url
     from worker.settings import WorkerSettings
 
+    require_listen(args.metrics_host, args.metrics_port, "--metrics-port")
     settings = WorkerSettings.from_env(redis_url=redis_url(args))
     client = redis_from_url(settings.redis_url)
     register_redis(client, ControllerKeys(settings.keys.prefix), (args.queues or [DEFAULT_QUEUE])[0])

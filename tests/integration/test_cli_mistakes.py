@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,19 @@ def dirs(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "notes" / "README.txt").write_text("not a manifest")
     (tmp_path / "ok").mkdir()
     (tmp_path / "ok" / "a.yaml").write_text(JOB)
-    return {k: str(tmp_path / k) for k in ("empty", "notes", "ok")} | {"missing": str(tmp_path / "nope")}
+    return {k: str(tmp_path / k) for k in ("empty", "notes", "ok")} | {
+        "missing": str(tmp_path / "nope"),
+        "apidir": str(tmp_path / "api"),
+    }
+
+
+@pytest.fixture
+def busy() -> Iterator[str]:
+    """A port something listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield str(s.getsockname()[1])
 
 
 CASES = [
@@ -67,18 +80,42 @@ CASES = [
     (["history", "nosuch", "--redis-url", "{redis}"], 1, "no such job: default/nosuch"),
     (["plan", "{ok}", "--base-ref", "HEAD", "--redis-url", "{redis}"], 2, "does not read Redis"),
     (["next", "{ok}", "--now", "yesterday"], 2, "is not an ISO 8601 date-time"),
+    (["worker", "--burst", "--metrics-port", "{busy}", "--redis-url", "{redis}"], 1, "(address already in use)"),
+    (["controller", "--manifests", "{ok}", "--metrics-port", "{busy}"], 1, "(address already in use)"),
+    (["serve", "--port", "{busy}", "--api-dir", "{apidir}", "--redis-url", "{redis}"], 1, "(address already in use)"),
+    (["worker", "--metrics-host", "no-such-host.invalid", "--metrics-port", "9"], 1, "cannot listen on no-such"),
 ]
 
 
 @pytest.mark.parametrize(("args", "code", "message"), CASES, ids=[" ".join(c[0][:2]) for c in CASES])
 def test_one_line_and_an_exit_code(
-    args: list[str], code: int, message: str, dirs: dict[str, str], redis_url: str
+    args: list[str], code: int, message: str, dirs: dict[str, str], redis_url: str, busy: str
 ) -> None:
-    out = cronplane(*(a.format(**dirs, redis=redis_url) for a in args))
+    out = cronplane(*(a.format(**dirs, redis=redis_url, busy=busy) for a in args))
     assert out.returncode == code, out.stdout + out.stderr
     assert "Traceback" not in out.stderr + out.stdout
     lines = [line for line in (out.stderr or out.stdout).splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], out.stdout + out.stderr
+    assert not Path(dirs["apidir"]).exists(), "a command that refused to start left a directory behind"
+
+
+FLAG_VALUES = [
+    # (args, text in argparse's last line): refused before anything starts, exit 2
+    (["worker", "--metrics-port", "99999"], "99999 is not a TCP port (1-65535)"),
+    (["controller", "--manifests", ".", "--metrics-port", "http"], "'http' is not a TCP port"),
+    (["serve", "--port", "0"], "0 is not a TCP port"),
+    (["demo", "--target-port", "-1"], "-1 is not a TCP port"),
+    (["demo", "--port", "65536"], "65536 is not a TCP port"),
+    (["worker", "--quiet", "--log-level", "DEBUG"], "not allowed with argument --quiet"),
+    (["worker", "--log-level", "LOUD"], "invalid choice: 'LOUD'"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), FLAG_VALUES, ids=[" ".join(c[0][:2]) for c in FLAG_VALUES])
+def test_flag_values_are_refused_by_the_parser(args: list[str], message: str) -> None:
+    out = cronplane(*args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert message in out.stderr.strip().splitlines()[-1], out.stderr
 
 
 def test_base_ref_outside_a_repository_and_unknown_revisions(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
-"""A real Redis Sentinel deployment on 127.0.0.1: a master, a replica and three sentinels, each a
-``redis-server`` process (sentinels run the same binary with ``--sentinel``), stopped by PID."""
+"""A real Redis Sentinel deployment on 127.0.0.1: a master, a replica and three sentinels (Debian's
+``redis-sentinel``, installed by ``scripts/system-deps.sh``; without it ``redis-server --sentinel``,
+the same program), each its own process, stopped by PID."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -14,6 +16,11 @@ from tests.peers.ports import free_port, stop_process, wait_for_port
 from tests.peers.redis_server import RedisServer, redis_binary
 
 MASTER_NAME = "cronplane"
+
+
+def sentinel_command() -> list[str]:
+    found = shutil.which("redis-sentinel")
+    return [found] if found else [redis_binary(), "--sentinel"]
 
 
 @dataclass
@@ -53,7 +60,7 @@ class SentinelDeployment:
                 f"sentinel parallel-syncs {MASTER_NAME} 1\n"
             )
             log = (self.workdir / f"sentinel-{i}.log").open("wb")
-            self.procs.append(subprocess.Popen([redis_binary(), str(conf), "--sentinel"], stdout=log, stderr=log))
+            self.procs.append(subprocess.Popen([*sentinel_command(), str(conf)], stdout=log, stderr=log))
             wait_for_port(port)
             self.sentinel_ports.append(port)
         self.wait_until_replicated()
