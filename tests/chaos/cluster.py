@@ -24,7 +24,8 @@ from tests.peers.processes import Child
 from tests.peers.recording_http import RecordingTarget
 from tests.peers.redis_server import RedisServer
 from tests.peers.sentinel import SentinelDeployment
-from worker.contract import HistoryEntry
+from worker.contract import HistoryEntry, Keys
+from worker.records import JobRecord
 
 COLLECTION = "chaos"
 HEADER = f"""apiVersion: cronplane/v1
@@ -72,6 +73,9 @@ class Cluster:
     deployment: SentinelDeployment | None = None
     target: RecordingTarget = field(default_factory=RecordingTarget)
     start_epoch: int = 0
+    # per job, its first occurrence: the startTime, or its creation when the controller wrote it
+    # later (a slow start on a loaded machine: occurrences before a job existed are discarded)
+    first_epochs: dict[int, int] = field(default_factory=dict)
 
     # --- set-up ----------------------------------------------------------------------------
     @property
@@ -161,9 +165,32 @@ class Cluster:
         self.workers[i] = self._worker(i)
 
     # --- the judgement ---------------------------------------------------------------------
+    def wait_synced(self, timeout: float = 90.0) -> None:
+        """Until the controller has written every job; records each job's first occurrence."""
+        keys, deadline = Keys(), time.monotonic() + timeout
+        while len(self.first_epochs) < self.jobs:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the controller wrote {len(self.first_epochs)} of {self.jobs} jobs in {timeout} s"
+                )
+            for i in range(self.jobs):
+                name = f"{COLLECTION}/j{i}"
+                try:
+                    record = JobRecord.from_redis(name, self.client().hgetall(keys.job(name)))
+                except redis.RedisError:
+                    record = None
+                if record is not None:
+                    self.first_epochs[i] = max(self.start_epoch, int(record.created_at))
+            time.sleep(0.1)
+
+    def first_epoch(self, job: int) -> int:
+        return self.first_epochs.get(job, self.start_epoch)
+
     def expected(self, until_epoch: int) -> set[str]:
         return {
-            f"{COLLECTION}_j{i}-{epoch}" for i in range(self.jobs) for epoch in range(self.start_epoch, until_epoch + 1)
+            f"{COLLECTION}_j{i}-{epoch}"
+            for i in range(self.jobs)
+            for epoch in range(self.first_epoch(i), until_epoch + 1)
         }
 
     def completed(self) -> dict[str, list[float]]:
@@ -195,7 +222,7 @@ class Cluster:
         seen = self.target.by_key()
         completed = self.completed()
         prefix = f"{COLLECTION}_j"
-        unexpected = [k for k in seen if not k.startswith(prefix) or not _epoch(k) >= self.start_epoch]
+        unexpected = [k for k in seen if not k.startswith(prefix) or not _epoch(k) >= self.first_epoch(_job(k))]
         delivered = expected & set(seen) & set(completed)  # reached the target, and recorded as done
         twice = [k for k in delivered if len(completed[k]) > 1]
         late = [min(completed[k]) - _epoch(k) for k in delivered]
@@ -226,6 +253,14 @@ def _epoch(key: str) -> int:
     try:
         return int(key.rsplit("-", 1)[1])
     except (IndexError, ValueError):
+        return -1
+
+
+def _job(key: str) -> int:
+    """The job's index in ``chaos_j<i>-<epoch>``, or -1."""
+    try:
+        return int(key.removeprefix(f"{COLLECTION}_j").split("-", 1)[0])
+    except ValueError:
         return -1
 
 

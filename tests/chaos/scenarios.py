@@ -94,6 +94,7 @@ class Scenario:
         faults = 0
         try:
             cluster.start(controllers=self.controllers, workers=self.workers)
+            cluster.wait_synced()
             _wait_first_delivery(cluster)
             end = time.monotonic() + seconds
             while time.monotonic() < end:
